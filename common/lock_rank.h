@@ -19,8 +19,12 @@ enum class LockRank : int {
 
   // fs/ (100..299), outermost first
   kFsRename = 100,        // the node-local side of the cluster rename lock
+  kFsInodeTable = 101,    // the inode cache's table and lookup/open counts
+  kFsGlockTable = 102,    // the glock manager's name -> glock table
+  kFsGlock = 104,         // one glock's state (holders, DLM mode, demote request)
   kFsInode = 120,         // an inode's in-memory state (parent before child by inode no.)
   kFsAllocGroup = 160,    // an allocation group's in-memory bitmap
+  kFsCommit = 190,        // serialises transaction commits (held across the journal)
   kFsJournal = 200,       // the node's journal writer
   kFsBlockCache = 240,    // the metadata block cache
   kFsBlockDevice = 280,   // a block device's internal state
@@ -32,6 +36,7 @@ enum class LockRank : int {
   // net/ (500..699)
   kNetMembership = 500,   // membership view and quorum
   kNetPeer = 550,         // one peer connection's send queue
+  kNetDelivery = 560,     // the TCP transport's queue of handler calls (leaf)
   kNetSimScheduler = 600, // SimTransport's scheduler (tests)
 
   // common/ (700..)

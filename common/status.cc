@@ -53,6 +53,7 @@ constexpr CodeInfo kCodeTable[kNumCodes] = {
     {Code::kTextBusy, "TextBusy", ETXTBSY},
     {Code::kNoLock, "NoLock", ENOLCK},
     {Code::kAborted, "Aborted", ECONNABORTED},
+    {Code::kNoSuchAddress, "NoSuchAddress", ENXIO},
 };
 
 constexpr bool TableInCodeOrder() {
@@ -99,6 +100,7 @@ Code CodeFromErrno(int err) {
     case ETXTBSY: return Code::kTextBusy;
     case ENOLCK: return Code::kNoLock;
     case ECONNABORTED: return Code::kAborted;
+    case ENXIO: return Code::kNoSuchAddress;
     default: return Code::kIOError;
   }
 }

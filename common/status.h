@@ -61,8 +61,9 @@ enum class Code : uint8_t {
   kTextBusy = 35,        // ETXTBSY
   kNoLock = 36,          // ENOLCK: lock table full / lock not held
   kAborted = 37,         // ECONNABORTED: operation abandoned by shutdown or recovery
+  kNoSuchAddress = 38,   // ENXIO: e.g. SEEK_DATA past the last data
 };
-inline constexpr int kNumCodes = 38;
+inline constexpr int kNumCodes = 39;
 
 // Short stable name of a code ("NotFound").
 const char* CodeName(Code code);
@@ -110,6 +111,12 @@ class [[nodiscard]] Status {
   COHORT_STATUS_FACTORY(OutOfRange)
   COHORT_STATUS_FACTORY(Internal)
   COHORT_STATUS_FACTORY(Aborted)
+  COHORT_STATUS_FACTORY(Stale)
+  COHORT_STATUS_FACTORY(NoData)
+  COHORT_STATUS_FACTORY(TooManyLinks)
+  COHORT_STATUS_FACTORY(Loop)
+  COHORT_STATUS_FACTORY(CrossDevice)
+  COHORT_STATUS_FACTORY(NoSuchAddress)
 #undef COHORT_STATUS_FACTORY
 
   // From an errno value (positive), e.g. after a failed syscall. `context` says what
