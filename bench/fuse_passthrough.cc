@@ -253,6 +253,16 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
+// FUSE_BUFVEC_INIT is a C99 compound literal, which -Wpedantic refuses in C++.
+fuse_bufvec MakeBufvec(size_t size) {
+  fuse_bufvec v{};
+  v.count = 1;
+  v.buf[0].size = size;
+  v.buf[0].flags = static_cast<fuse_buf_flags>(0);
+  v.buf[0].fd = -1;
+  return v;
+}
+
 // O_DIRECT on the host fd needs aligned memory; libfuse's buffers are not aligned, so
 // direct files go through an aligned bounce buffer.
 struct AlignedBuf {
@@ -272,7 +282,7 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
     fuse_reply_buf(req, static_cast<const char*>(b.p), static_cast<size_t>(r));
     return;
   }
-  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  fuse_bufvec buf = MakeBufvec(size);
   buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   buf.buf[0].fd = FhFd(fi);
   buf.buf[0].pos = off;
@@ -284,7 +294,7 @@ void OpWriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_fil
   if (FhDirect(fi)) {
     AlignedBuf b(size);
     if (!b.p) return (void)fuse_reply_err(req, ENOMEM);
-    fuse_bufvec mem = FUSE_BUFVEC_INIT(size);
+    fuse_bufvec mem = MakeBufvec(size);
     mem.buf[0].mem = b.p;
     ssize_t got = fuse_buf_copy(&mem, in, static_cast<fuse_buf_copy_flags>(0));
     if (got < 0) return (void)fuse_reply_err(req, static_cast<int>(-got));
@@ -293,7 +303,7 @@ void OpWriteBuf(fuse_req_t req, fuse_ino_t, fuse_bufvec* in, off_t off, fuse_fil
     fuse_reply_write(req, static_cast<size_t>(r));
     return;
   }
-  fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+  fuse_bufvec out = MakeBufvec(size);
   out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
   out.buf[0].fd = FhFd(fi);
   out.buf[0].pos = off;

@@ -40,7 +40,8 @@ void ApplyPattern(std::string_view node) {
 
 void InitLogging(std::string_view program, LogLevel level) {
   ProgramName() = std::string(program);
-  auto logger = spdlog::stderr_logger_mt("cohort");
+  auto logger = spdlog::get("cohort");
+  if (!logger) logger = spdlog::stderr_logger_mt("cohort");
   spdlog::set_default_logger(logger);
   ApplyPattern("");
   spdlog::set_level(ToSpd(level));

@@ -248,6 +248,7 @@ Result<LockId> Lockspace::LockLocked(LockRequest& req) {
   lk->op.flags = req.flags | (req.timeout > 0 ? static_cast<uint32_t>(kTimeout) : 0u);
   lk->op.range = req.range;
   lk->deadline = req.timeout > 0 ? clock_->Now() + req.timeout : 0;
+  if (lk->deadline) timed_.insert(lk->id);
   r->own.push_back(lk);
   r->idle_since = 0;
   if (parent) parent->children.push_back(lk);
@@ -279,6 +280,7 @@ Status Lockspace::ConvertLocked(LockId id, const ConvertRequest& req) {
   lk->op.range = req.range;
   if (req.lvb) lk->op.lvb = *req.lvb;
   lk->deadline = req.timeout > 0 ? clock_->Now() + req.timeout : 0;
+  if (lk->deadline) timed_.insert(lk->id);
   if (recovering_) {
     parked_ops_.push_back(id);
   } else {
@@ -484,6 +486,7 @@ void Lockspace::FinishOp(LockT* lk, Code status, const ReplyMsg* m) {
   lk->cancel_status = Code::kOk;
   lk->cancel_sent = false;
   lk->deadline = 0;
+  timed_.erase(lk->id);
   callbacks_.PushCompletion(lk->cb, c);
   if (free_lock) FreeLock(lk);
 }
@@ -499,6 +502,7 @@ void Lockspace::FreeLock(LockT* lk) {
   }
   for (LockT* c : lk->children) c->parent = nullptr;
   if (lk->m.queue != QueueKind::kNone && lk->m.res) RemoveFromQueue(lk->m.res, &lk->m);
+  timed_.erase(lk->id);
   locks_.erase(lk->id);
 }
 
@@ -989,11 +993,16 @@ void Lockspace::Tick() {
     MutexLock l(&mu_);
     Nanos now = clock_->Now();
     if (!recovering_) {
+      // Only locks with a deadline are looked at (timed_), not every lock: a node
+      // caches tens of thousands of locks and Tick runs ten times a second.
       std::vector<LockId> expired;
-      for (auto& [id, lk] : locks_) {
+      for (LockId tid : timed_) {
+        auto it = locks_.find(tid);
+        if (it == locks_.end()) continue;
+        LockT* lk = it->second.get();
         if (lk->deadline != 0 && now >= lk->deadline && lk->cancel_status == Code::kOk &&
             (lk->op.op == OpKind::kLock || lk->op.op == OpKind::kConvert)) {
-          expired.push_back(id);
+          expired.push_back(tid);
         }
       }
       std::sort(expired.begin(), expired.end());

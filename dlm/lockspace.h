@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/clock.h"
@@ -245,6 +246,7 @@ class Lockspace final : public net::TransportHandler {
   uint64_t next_lock_ GUARDED_BY(mu_) = 1;
   uint64_t next_grant_seq_ GUARDED_BY(mu_) = 1;
   std::unordered_map<LockId, std::unique_ptr<LockT>> locks_ GUARDED_BY(mu_);
+  std::unordered_set<LockId> timed_ GUARDED_BY(mu_);  // own locks with a deadline
   std::unordered_map<std::string, std::unique_ptr<Resource>> resources_ GUARDED_BY(mu_);
   std::unordered_map<LockId, std::unique_ptr<MasterLock>> remote_ GUARDED_BY(mu_);
   std::unordered_map<std::string, net::NodeId> dir_ GUARDED_BY(mu_);

@@ -15,6 +15,13 @@
 //     that generation is delivered, and generations only grow.
 //  4. Handler calls for one Transport are serialized (never two at once), and are never
 //     made while the transport holds a lock that Send() needs: a handler may call Send().
+//  5. Handlers must not block: no disk or socket I/O, no sleeping, no waiting for
+//     another thread, no lock that may be held across any of those. They may take a
+//     mutex that is only ever held briefly, call Send(), and queue work for another
+//     thread. An implementation may run them on its network thread (TcpTransport does
+//     by default), where a call that blocks delays every peer's messages; TcpTransport
+//     then keeps the heartbeats going from a spare thread (net/tcp_transport.h), but
+//     deliveries still wait for the call to return.
 //
 // Thread safety: Send() and membership() may be called from any thread.
 #pragma once
@@ -43,7 +50,8 @@ struct MembershipView {
   std::string ToString() const;   // "gen 7 {1,2,3} quorate"
 };
 
-// Receives what a Transport delivers. See the contract above.
+// Receives what a Transport delivers. See the contract above; in particular (rule 5)
+// neither method may block.
 class TransportHandler {
  public:
   virtual ~TransportHandler() = default;

@@ -1,0 +1,602 @@
+// bench/net_bench.cc: message round trip of the TCP transport (docs/wire-protocol.md)
+// against its floor, a raw TCP ping-pong between two processes on loopback, measured in
+// the same run with the same placement: both processes pinned to one vCPU ("one-cpu")
+// and pinned to different vCPUs ("apart").
+//
+// The transport's round trip is, by default: Send() on node 1 -> frame (crc32c +
+// HMAC-SHA256) -> node 2's I/O thread, which runs the handler -> handler Send() back ->
+// node 1's I/O thread, which runs the handler -> the waiting caller. The former default
+// (a delivery thread after each I/O thread) and two I/O threads are measured in the same
+// run (docs/wire-protocol.md §12).
+//
+// With --lockd PATH (the `cohort` binary, or build/tests/cohort_lockd_test_bin) it also
+// runs two `cohort lockd` processes with the same placements and measures, through the
+// control socket of node 1 (docs/operations.md §5): lock+unlock pairs of a resource
+// mastered on node 2 (remote: one round trip each), the same for a resource mastered on
+// node 1 (local: the socket and daemon overhead, no network), and pairs per second with
+// 64 requests outstanding on distinct remote resources, with the default lockd and with
+// `lockd --delivery-thread`. `--placement one-cpu|apart` measures only that placement.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "common/logging.h"
+#include "net/auth.h"
+#include "net/cluster_config.h"
+#include "net/tcp_transport.h"
+
+namespace {
+
+using namespace cohort;       // NOLINT
+using namespace cohort::net;  // NOLINT
+
+constexpr size_t kMsgBytes = 64;
+
+struct Placement {
+  const char* name;
+  int cpu_a, cpu_b;
+};
+
+bool WriteAll(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+bool ReadAll(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = ::read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+void KillChild(pid_t pid) {
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+// Raw TCP ping-pong: a forked echo process. Returns per-round-trip samples in µs.
+std::vector<double> RawTcp(const Placement& pl, int iters) {
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  if (bind(ls, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(ls, 1) != 0 ||
+      getsockname(ls, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    return {};
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    bench::PinThisThread(pl.cpu_b);
+    int c = accept(ls, nullptr, nullptr);
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    uint8_t buf[kMsgBytes];
+    while (ReadAll(c, buf, sizeof buf) && WriteAll(c, buf, sizeof buf)) {
+    }
+    _exit(0);
+  }
+  close(ls);
+  bench::PinThisThread(pl.cpu_a);
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::vector<double> samples;
+  if (connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    uint8_t buf[kMsgBytes] = {1};
+    for (int i = 0; i < iters / 10; ++i) {  // warm-up
+      if (!WriteAll(c, buf, sizeof buf) || !ReadAll(c, buf, sizeof buf)) break;
+    }
+    for (int i = 0; i < iters; ++i) {
+      double t0 = bench::NowSeconds();
+      if (!WriteAll(c, buf, sizeof buf) || !ReadAll(c, buf, sizeof buf)) break;
+      samples.push_back((bench::NowSeconds() - t0) * 1e6);
+    }
+  }
+  close(c);
+  KillChild(pid);
+  return samples;
+}
+
+class Waiter : public TransportHandler {
+ public:
+  Transport* echo_to = nullptr;  // set: echo every message back (node 2)
+  void OnMessage(NodeId from, uint64_t gen, std::span<const uint8_t> p) override {
+    if (echo_to != nullptr) {
+      (void)echo_to->Send(from, gen, {p.begin(), p.end()});
+      return;
+    }
+    std::lock_guard<std::mutex> l(mu);
+    ++received;
+    cv.notify_all();
+  }
+  void OnMembershipChange(const MembershipView& v) override {
+    std::lock_guard<std::mutex> l(mu);
+    view = v;
+    cv.notify_all();
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t received = 0;
+  MembershipView view;
+};
+
+std::string MakeClusterFile(const std::string& dir, int nodes = 2) {
+  std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(getpid()));
+  std::string base = "127." + std::to_string(1 + rng() % 250) + "." + std::to_string(rng() % 256);
+  int port = 20000 + static_cast<int>(rng() % 40000);
+  std::string key = dir + "/bench.key";
+  FILE* f = fopen(key.c_str(), "w");
+  for (int i = 0; i < 64; ++i) fputc("0123456789abcdef"[rng() % 16], f);
+  fclose(f);
+  chmod(key.c_str(), 0600);
+  std::string path = dir + "/bench.toml";
+  f = fopen(path.c_str(), "w");
+  fprintf(f,
+          "[cluster]\nname = \"bench\"\nkey_file = \"bench.key\"\n[timeouts]\n"
+          "heartbeat_interval_ms = 200\ndead_timeout_ms = 10000\nreconnect_interval_ms = 50\n");
+  for (int i = 1; i <= nodes; ++i) {
+    fprintf(f, "[[node]]\nid = %d\nname = \"n%d\"\naddress = \"%s.%d:%d\"\n", i, i,
+            base.c_str(), i, port);
+  }
+  fclose(f);
+  return path;
+}
+
+std::unique_ptr<TcpTransport> MakeNode(const std::string& file, NodeId id, Waiter* w,
+                                       const TcpTransportOptions& opts) {
+  Result<ClusterConfig> c = LoadClusterConfig(file);
+  if (!c.ok()) return nullptr;
+  Result<std::vector<uint8_t>> k = LoadKeyFile(c->key_file);
+  if (!k.ok()) return nullptr;
+  Result<std::unique_ptr<TcpTransport>> t = TcpTransport::Create(*c, id, *k, opts);
+  if (!t.ok()) return nullptr;
+  (*t)->SetHandler(w);
+  if (!(*t)->Start().ok()) return nullptr;
+  return std::move(*t);
+}
+
+// Transport round trip: node 2 is a forked process that echoes every message.
+// `*pipelined` receives echoed messages per second with 64 in flight.
+std::vector<double> TransportRtt(const Placement& pl, int iters, const std::string& dir,
+                                 const TcpTransportOptions& opts, double* pipelined) {
+  std::string file = MakeClusterFile(dir);
+  pid_t pid = fork();
+  if (pid == 0) {
+    bench::PinThisThread(pl.cpu_b);  // threads made below inherit the mask
+    Waiter echo;
+    std::unique_ptr<TcpTransport> t2 = MakeNode(file, 2, &echo, opts);
+    if (!t2) _exit(1);
+    echo.echo_to = t2.get();
+    for (;;) pause();
+  }
+  bench::PinThisThread(pl.cpu_a);
+  Waiter w;
+  std::unique_ptr<TcpTransport> t1 = MakeNode(file, 1, &w, opts);
+  std::vector<double> samples;
+  if (t1) {
+    std::unique_lock<std::mutex> l(w.mu);
+    bool up = w.cv.wait_for(l, std::chrono::seconds(30),
+                            [&] { return w.view.members.size() == 2 && w.view.quorate; });
+    uint64_t gen = w.view.generation;
+    l.unlock();
+    std::vector<uint8_t> msg(kMsgBytes, 7);
+    for (int i = 0; up && i < iters + iters / 10; ++i) {
+      double t0 = bench::NowSeconds();
+      l.lock();
+      uint64_t want = w.received + 1;
+      l.unlock();
+      if (!t1->Send(2, gen, msg).ok()) break;
+      l.lock();
+      bool got = w.cv.wait_for(l, std::chrono::seconds(10), [&] { return w.received >= want; });
+      l.unlock();
+      if (!got) break;
+      if (i >= iters / 10) samples.push_back((bench::NowSeconds() - t0) * 1e6);
+    }
+    double p0 = bench::NowSeconds();
+    uint64_t echoed = 0;
+    for (int r = 0; up && r < std::max(1, iters / 64 / 4); ++r) {
+      l.lock();
+      uint64_t want = w.received + 64;
+      l.unlock();
+      for (int k = 0; k < 64; ++k) up = up && t1->Send(2, gen, msg).ok();
+      l.lock();
+      up = up && w.cv.wait_for(l, std::chrono::seconds(10), [&] { return w.received >= want; });
+      l.unlock();
+      if (up) echoed += 64;
+    }
+    if (echoed > 0) *pipelined = static_cast<double>(echoed) / (bench::NowSeconds() - p0);
+    t1->Stop();
+  }
+  KillChild(pid);
+  return samples;
+}
+
+// ---- DLM over the transport, through `cohort lockd` ----
+
+class LineSocket {
+ public:
+  explicit LineSocket(const std::string& path) {
+    for (int i = 0; i < 300 && !ok_; ++i) {  // the daemon may still be starting
+      fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un sa{};
+      sa.sun_family = AF_UNIX;
+      std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+      ok_ = connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+      if (!ok_) {
+        close(fd_);
+        fd_ = -1;
+        usleep(20000);
+      }
+    }
+  }
+  ~LineSocket() {
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return ok_; }
+  bool Send(const std::string& s) {
+    return WriteAll(fd_, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  }
+  std::string ReadLine() {
+    for (int i = 0; i < 1000000; ++i) {
+      size_t nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        std::string l = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return l;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 30000) <= 0) return "";
+      char chunk[65536];
+      ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) return "";
+      buf_.append(chunk, static_cast<size_t>(n));
+    }
+    return "";
+  }
+  std::string Call(const std::string& cmd) { return Send(cmd + "\n") ? ReadLine() : ""; }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+  std::string buf_;
+};
+
+// "granted ID MODE" -> ID ("" otherwise).
+std::string GrantedId(const std::string& reply) {
+  if (reply.rfind("granted ", 0) != 0) return "";
+  size_t sp = reply.find(' ', 8);
+  return reply.substr(8, sp == std::string::npos ? std::string::npos : sp - 8);
+}
+
+pid_t SpawnLockd(const std::string& bin, const std::string& cluster, int node, int cpu,
+                 const std::string& sock, const std::string& log, const char* extra_flag) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    bench::PinThisThread(cpu);  // inherited across exec by every thread of the daemon
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::string n = std::to_string(node);
+    execl(bin.c_str(), bin.c_str(), "lockd", "--cluster", cluster.c_str(), "--node", n.c_str(),
+          "--socket", sock.c_str(), "--log", "warn",
+          extra_flag,
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+struct LockFigures {
+  std::vector<double> remote, local;  // µs per lock+unlock pair
+  double pipelined_pairs_per_s = 0;
+};
+
+// One lock+unlock pair through `s`; returns false on any unexpected reply.
+bool Pair(LineSocket& s, const std::string& name) {
+  std::string id = GrantedId(s.Call("lock " + name + " EX"));
+  return !id.empty() && s.Call("unlock " + id) == "unlocked " + id;
+}
+
+LockFigures LockdFigures(const std::string& bin, const Placement& pl, int iters,
+                         const std::string& dir, const char* extra_flag) {
+  LockFigures f;
+  std::string file = MakeClusterFile(dir);
+  std::string s1 = dir + "/l1.sock", s2 = dir + "/l2.sock";
+  pid_t p1 = SpawnLockd(bin, file, 1, pl.cpu_a, s1, dir + "/l1.log", extra_flag);
+  pid_t p2 = SpawnLockd(bin, file, 2, pl.cpu_b, s2, dir + "/l2.log", extra_flag);
+  bench::PinThisThread(pl.cpu_a);  // the client sits with node 1
+  {
+    LineSocket c1(s1), c2(s2);
+    bool up = c1.ok() && c2.ok();
+    for (int i = 0; up && i < 300; ++i) {
+      if (c1.Call("status").find("{1,2} quorate") != std::string::npos &&
+          c1.Call("status").find("recovering") == std::string::npos) {
+        break;
+      }
+      usleep(50000);
+    }
+    constexpr int kOutstanding = 64;
+    // Node 2 masters "remote" and r0..r63 (first requester masters); node 1 "local".
+    up = up && Pair(c2, "remote") && Pair(c1, "local");
+    for (int k = 0; up && k < kOutstanding; ++k) up = Pair(c2, std::string("r").append(std::to_string(k)));
+    for (int i = 0; up && i < iters / 10; ++i) up = Pair(c1, "remote") && Pair(c1, "local");
+    for (int i = 0; up && i < iters; ++i) {
+      double t0 = bench::NowSeconds();
+      up = Pair(c1, "remote");
+      double t1 = bench::NowSeconds();
+      up = up && Pair(c1, "local");
+      f.remote.push_back((t1 - t0) * 1e6);
+      f.local.push_back((bench::NowSeconds() - t1) * 1e6);
+    }
+    // Pipelined: kOutstanding lock requests in flight, then their unlocks.
+    int rounds = std::max(1, iters / kOutstanding / 4);
+    double t0 = bench::NowSeconds();
+    int pairs = 0;
+    for (int r = 0; up && r < rounds; ++r) {
+      std::string batch;
+      for (int k = 0; k < kOutstanding; ++k) batch += "lock r" + std::to_string(k) + " EX\n";
+      up = c1.Send(batch);
+      std::vector<std::string> ids;
+      for (int k = 0; up && k < kOutstanding; ++k) {
+        ids.push_back(GrantedId(c1.ReadLine()));
+        up = !ids.back().empty();
+      }
+      batch.clear();
+      for (const std::string& id : ids) batch += "unlock " + id + "\n";
+      up = up && c1.Send(batch);
+      for (int k = 0; up && k < kOutstanding; ++k) up = c1.ReadLine().rfind("unlocked", 0) == 0;
+      if (up) pairs += kOutstanding;
+    }
+    if (up && pairs > 0) f.pipelined_pairs_per_s = pairs / (bench::NowSeconds() - t0);
+    if (!up) {
+      f.remote.clear();
+      f.local.clear();
+    }
+  }
+  KillChild(p1);
+  KillChild(p2);
+  return f;
+}
+
+// Lock+unlock pairs per second of the whole cluster when each of `n` nodes locks its
+// own resource (disjoint: after the first lookup every lock is mastered locally).
+double DisjointThroughput(const std::string& bin, int n, int ncpus, double secs,
+                          const std::string& dir) {
+  std::string file = MakeClusterFile(dir, n);
+  std::vector<pid_t> pids;
+  std::vector<std::string> socks;
+  for (int i = 1; i <= n; ++i) {
+    socks.push_back(dir + "/d" + std::to_string(i) + ".sock");
+    pids.push_back(SpawnLockd(bin, file, i, bench::ApartCpu(i - 1, ncpus), socks.back(),
+                              dir + "/d" + std::to_string(i) + ".log", nullptr));
+  }
+  std::string want = "} quorate";
+  bool up = true;
+  {
+    LineSocket c(socks[0]);
+    up = c.ok();
+    std::string members;
+    for (int i = 1; i <= n; ++i) {
+      if (i > 1) members += ",";
+      members += std::to_string(i);
+    }
+    for (int k = 0; up && k < 600; ++k) {
+      std::string st = c.Call("status");
+      if (st.find("{" + members + "} quorate") != std::string::npos &&
+          st.find("recovering") == std::string::npos) {
+        break;
+      }
+      usleep(50000);
+    }
+  }
+  std::atomic<uint64_t> pairs{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> ts;
+  double t0 = bench::NowSeconds();
+  for (int i = 0; up && i < n; ++i) {
+    ts.emplace_back([&, i] {
+      LineSocket c(socks[i]);
+      std::string name = "own" + std::to_string(i);
+      if (!c.ok() || !Pair(c, name)) {
+        failed = true;
+        return;
+      }
+      while (bench::NowSeconds() - t0 < secs) {
+        if (!Pair(c, name)) {
+          failed = true;
+          return;
+        }
+        ++pairs;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  double rate = (up && !failed) ? pairs / (bench::NowSeconds() - t0) : 0;
+  for (pid_t p : pids) KillChild(p);
+  return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Report report("net_bench", argc, argv);
+  InitLogging("net_bench", LogLevel::kWarn);
+  int iters = report.quick() ? 2000 : 20000;
+  int ncpus = bench::OnlineCpus();
+  char tmpl[] = "/tmp/cohort-net-bench-XXXXXX";
+  std::string dir = mkdtemp(tmpl) ? tmpl : "/tmp";
+  std::vector<Placement> placements = {{"one-cpu", 0, 0}};
+  if (ncpus > 1) placements.push_back({"apart", bench::ApartCpu(0, ncpus), bench::ApartCpu(1, ncpus)});
+  report.AddInfo("message bytes", std::to_string(kMsgBytes));
+  report.AddInfo("iterations", std::to_string(iters));
+  std::string lockd;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--lockd") lockd = argv[i + 1];
+  }
+  // --placement one-cpu|apart: measure only that placement (for profiling one case).
+  std::string only_placement;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--placement") only_placement = argv[i + 1];
+  }
+  for (const Placement& pl : placements) {
+    if (!only_placement.empty() && only_placement != pl.name) continue;
+    std::vector<double> raw = RawTcp(pl, iters);
+    // The default (handler calls on the I/O thread), the former default (a delivery
+    // thread) and two I/O threads (each event wakes the second one).
+    TcpTransportOptions dflt, dthread, two_io;
+    dthread.deliver_on_io_thread = false;
+    two_io.io_threads = 2;
+    double pipelined = 0, pipelined_dthread = 0, pipelined_two_io = 0;
+    std::vector<double> tr = TransportRtt(pl, iters, dir, dflt, &pipelined);
+    std::vector<double> trd = TransportRtt(pl, iters, dir, dthread, &pipelined_dthread);
+    std::vector<double> tr2 = TransportRtt(pl, iters, dir, two_io, &pipelined_two_io);
+    if (raw.empty() || tr.empty()) {
+      report.AddInfo(std::string("error ") + pl.name, "a measurement failed");
+      continue;
+    }
+    for (double pct : {50.0, 99.0}) {
+      std::string p = pct == 50.0 ? "p50" : "p99";
+      report.Add({.name = "transport msg round trip " + p,
+                  .placement = pl.name,
+                  .value = bench::Percentile(tr, pct),
+                  .unit = "us",
+                  .baseline_name = "raw TCP ping-pong " + p,
+                  .baseline = bench::Percentile(raw, pct),
+                  .higher_is_better = false,
+                  .target = pct == 50.0 ? "ratio <= 1.5 (issue 4, for a remote lock)" : "",
+                  .note = std::to_string(tr.size()) + " samples"});
+    }
+    report.Add({.name = "transport round trips/s, 64 outstanding",
+                .placement = pl.name,
+                .value = pipelined,
+                .unit = "ops/s",
+                .baseline_name = "1 / raw TCP ping-pong p50",
+                .baseline = 1e6 / bench::Percentile(raw, 50)});
+    struct Variant {
+      const char* name;
+      const std::vector<double>& samples;
+      double pipelined;
+      const char* note;
+    };
+    for (const Variant& v : {Variant{"delivery thread", trd, pipelined_dthread,
+                                     "deliver_on_io_thread = false (before)"},
+                             Variant{"2 I/O threads", tr2, pipelined_two_io,
+                                     "io_threads = 2"}}) {
+      if (v.samples.empty()) continue;
+      report.Add({.name = std::string("transport round trip p50, ") + v.name,
+                  .placement = pl.name,
+                  .value = bench::Percentile(v.samples, 50),
+                  .unit = "us",
+                  .baseline_name = "raw TCP ping-pong p50",
+                  .baseline = bench::Percentile(raw, 50),
+                  .higher_is_better = false,
+                  .note = v.note});
+      report.Add({.name = std::string("transport round trips/s, 64 out, ") + v.name,
+                  .placement = pl.name,
+                  .value = v.pipelined,
+                  .unit = "ops/s",
+                  .baseline_name = "1 / raw TCP ping-pong p50",
+                  .baseline = 1e6 / bench::Percentile(raw, 50)});
+    }
+    if (lockd.empty()) continue;
+    LockFigures lf = LockdFigures(lockd, pl, iters / 4, dir, nullptr);
+    LockFigures lfd = LockdFigures(lockd, pl, iters / 4, dir, "--delivery-thread");
+    if (!lfd.remote.empty()) {
+      report.Add({.name = "remote lock+unlock pair p50, delivery thr",
+                  .placement = pl.name,
+                  .value = bench::Percentile(lfd.remote, 50),
+                  .unit = "us",
+                  .baseline_name = "2x raw TCP ping-pong p50",
+                  .baseline = 2 * bench::Percentile(raw, 50),
+                  .higher_is_better = false,
+                  .note = "lockd --delivery-thread (before)"});
+      report.Add({.name = "lock+unlock pairs/s, 64 out, delivery thr",
+                  .placement = pl.name,
+                  .value = lfd.pipelined_pairs_per_s,
+                  .unit = "ops/s",
+                  .baseline_name = "Redis SET NX+DEL loop (issue 4, 12 us)",
+                  .baseline = 1e6 / 12});
+    }
+    if (lf.remote.empty()) {
+      report.AddInfo(std::string("lockd error ") + pl.name, "see " + dir + "/l*.log");
+      continue;
+    }
+    double raw50 = bench::Percentile(raw, 50);
+    report.Add({.name = "remote lock+unlock pair p50",
+                .placement = pl.name,
+                .value = bench::Percentile(lf.remote, 50),
+                .unit = "us",
+                .baseline_name = "2x raw TCP ping-pong p50",
+                .baseline = 2 * raw50,
+                .higher_is_better = false,
+                .target = "ratio <= 1.5 (issue 4)",
+                .note = "via lockd socket; two round trips"});
+    report.Add({.name = "remote lock+unlock pair p99",
+                .placement = pl.name,
+                .value = bench::Percentile(lf.remote, 99),
+                .unit = "us",
+                .baseline_name = "2x raw TCP ping-pong p99",
+                .baseline = 2 * bench::Percentile(raw, 99),
+                .higher_is_better = false});
+    report.Add({.name = "local lock+unlock pair p50",
+                .placement = pl.name,
+                .value = bench::Percentile(lf.local, 50),
+                .unit = "us",
+                .higher_is_better = false,
+                .note = "socket + daemon overhead, no network"});
+    report.Add({.name = "lock+unlock pairs/s, 64 outstanding",
+                .placement = pl.name,
+                .value = lf.pipelined_pairs_per_s,
+                .unit = "ops/s",
+                .baseline_name = "Redis SET NX+DEL loop (issue 4, 12 us)",
+                .baseline = 1e6 / 12,
+                .target = "ratio >= 1"});
+  }
+  if (!lockd.empty() && only_placement.empty()) {
+    double two = 0;
+    for (int n : {2, 4, 8}) {
+      double r = DisjointThroughput(lockd, n, ncpus, report.quick() ? 0.3 : 1.0, dir);
+      if (n == 2) two = r;
+      report.Add({.name = "pairs/s, " + std::to_string(n) + " nodes, disjoint resources",
+                  .placement = "apart",
+                  .value = r,
+                  .unit = "ops/s",
+                  .baseline_name = n == 2 ? "" : "2 nodes",
+                  .baseline = n == 2 ? 0 : two,
+                  .note = "node i on cpu i % " + std::to_string(ncpus)});
+    }
+  }
+  bool keep = false;
+  for (int i = 1; i < argc; ++i) keep = keep || std::string(argv[i]) == "--keep";
+  std::string rm = "rm -rf '" + dir + "'";
+  if (dir != "/tmp" && !keep) (void)std::system(rm.c_str());
+  return report.Finish();
+}

@@ -1,0 +1,395 @@
+// fs/core/filesystem.cc: mount, unmount, the inode cache, glock callbacks, orphans
+// (DESIGN.md §7; docs/filesystem.md).
+#include "fs/core/filesystem.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "common/logging.h"
+#include "fs/core/filesystem_internal.h"
+#include "fs/system_blocks.h"
+
+namespace cohort::fs {
+
+FileSystem::FileSystem(BlockDevice* dev, dlm::Lockspace* ls, MountOptions options,
+                       const Superblock& sb)
+    : dev_(dev), ls_(ls), options_(std::move(options)),
+      clock_(options_.clock ? options_.clock : Clock::Real()), sb_(sb), ctx_(sb.context()) {}
+
+FileSystem::~FileSystem() {
+  Status s = Unmount();
+  if (!s.ok()) COHORT_LOG_ERROR("unmount: {}", s.ToString());
+}
+
+Result<std::unique_ptr<FileSystem>> FileSystem::Mount(BlockDevice* dev, dlm::Lockspace* ls,
+                                                      MountOptions options) {
+  bool used_backup = false;
+  COHORT_ASSIGN_OR_RETURN(Superblock sb, ReadSuperblock(*dev, &used_backup));
+  if (used_backup) {
+    COHORT_LOG_WARN("primary superblock damaged; using the backup (run fsck.cohort)");
+  }
+  COHORT_ASSIGN_OR_RETURN(MountMode mode, CheckFeatures(sb.feature_compat, sb.feature_ro_compat,
+                                                        sb.feature_incompat));
+  if (!options.cluster_name.empty() && options.cluster_name != sb.cluster_name) {
+    return Status::InvalidArgument("filesystem belongs to cluster '" + sb.cluster_name +
+                                   "', not '" + options.cluster_name + "'");
+  }
+  if (dev->size_bytes() < sb.block_count * sb.block_size) {
+    return Status::InvalidArgument("device is smaller (" + std::to_string(dev->size_bytes()) +
+                                   " bytes) than the filesystem (" +
+                                   std::to_string(sb.block_count * sb.block_size) + " bytes)");
+  }
+  auto fs = std::unique_ptr<FileSystem>(new FileSystem(dev, ls, std::move(options), sb));
+  fs->read_only_ = fs->options_.read_only || mode == MountMode::kReadOnly;
+  if (mode == MountMode::kReadOnly && !fs->options_.read_only) {
+    COHORT_LOG_WARN("unknown read-only-compatible features: mounting read-only");
+  }
+  COHORT_RETURN_IF_ERROR(fs->Start());
+  return fs;
+}
+
+Status FileSystem::Start() {
+  glocks_ = std::make_unique<GlockManager>(ls_, this, clock_, options_.glock);
+  if (!read_only_) {
+    // Take a journal slot: the first whose glock nobody holds (docs/locking.md §2.1).
+    Status last = Status::Busy("no journal slot");
+    for (uint32_t s = 0; s < sb_.journal_count; ++s) {
+      if (options_.forced_slot >= 0 && s != static_cast<uint32_t>(options_.forced_slot)) continue;
+      auto h = glocks_->Acquire(GlockType::kJournal, s, HolderMode::kExclusive, /*try=*/true);
+      if (h.ok()) {
+        journal_holder_ = std::move(*h);
+        slot_ = s;
+        last = Status::OK();
+        break;
+      }
+      if (h.code() != Code::kWouldBlock) return h.status();
+    }
+    if (!last.ok()) {
+      return Status::Busy("all " + std::to_string(sb_.journal_count) +
+                          " journal slots are in use by other nodes: add one with "
+                          "`cohort jadd` (one journal per mounted node)");
+    }
+    COHORT_ASSIGN_OR_RETURN(auto iblock, [&]() -> Result<std::vector<uint8_t>> {
+      AlignedBuffer buf(ctx_.block_size);
+      COHORT_RETURN_IF_ERROR(dev_->ReadBlock(sb_.journal_index_blkno, ctx_.block_size, buf.span()));
+      return std::vector<uint8_t>(buf.data(), buf.data() + ctx_.block_size);
+    }());
+    COHORT_ASSIGN_OR_RETURN(JournalIndex index,
+                            DecodeJournalIndex(iblock, sb_.journal_index_blkno, ctx_,
+                                               sb_.max_nodes, sb_.block_count));
+    const JournalIndexEntry& je = index.entries.at(slot_);
+    if (je.start == 0) return Status::Corruption("journal slot " + std::to_string(slot_) + " has no journal");
+    COHORT_ASSIGN_OR_RETURN(journal_, Journal::Open(dev_, ctx_, je.start, sb_.block_count, clock_));
+  }
+  ms_ = std::make_unique<MetaCache>(dev_, ctx_, sb_.block_count, journal_.get(), clock_,
+                                    options_.meta);
+  alloc_ = std::make_unique<Allocator>(ms_.get(), glocks_.get(), sb_, slot_);
+  if (!read_only_) COHORT_RETURN_IF_ERROR(ReclaimOrphans());
+  COHORT_LOG_INFO("mounted {} ({}), journal slot {}{}", sb_.label.empty() ? "cohort" : sb_.label,
+                  sb_.cluster_name, slot_, read_only_ ? ", read-only" : "");
+  return Status::OK();
+}
+
+Status FileSystem::Unmount() {
+  if (unmounted_) return Status::OK();
+  unmounted_ = true;
+  Status result;
+  {
+    MutexLock l(&table_mu_);
+    for (auto& [ino, ci] : inodes_) ci->open_holder.Release();
+  }
+  if (ms_) {
+    Status s = ms_->Commit();
+    if (!s.ok()) result = s;
+  }
+  if (glocks_) {
+    journal_holder_.Release();
+    glocks_->Shutdown();
+  }
+  if (ms_) {
+    Status s = ms_->Stop();
+    if (!s.ok() && result.ok()) result = s;
+  }
+  if (journal_) {
+    // A clean journal: everything checkpointed in place, the tail at the head.
+    Status s = journal_->Checkpoint();
+    if (!s.ok() && result.ok()) result = s;
+    s = dev_->Flush();
+    if (!s.ok() && result.ok()) result = s;
+  }
+  return result;
+}
+
+// ------------------------------------------------------------------------ inode cache
+
+FileSystem::CachedInode* FileSystem::Get(uint64_t ino) {
+  MutexLock l(&table_mu_);
+  auto& slot = inodes_[ino];
+  if (!slot) {
+    slot = std::make_unique<CachedInode>();
+    slot->ino = ino;
+    slot->gl = glocks_->Get(GlockType::kInode, ino);
+    slot->gl->set_object(slot.get());
+    slot->open_gl = glocks_->Get(GlockType::kOpen, ino);
+  }
+  return slot.get();
+}
+
+Result<GlockHolder> FileSystem::Hold(CachedInode* ci, HolderMode m) {
+  COHORT_ASSIGN_OR_RETURN(GlockHolder h, glocks_->Acquire(ci->gl, m));
+  COHORT_RETURN_IF_ERROR(Load(ci));
+  return h;
+}
+
+CacheOwner FileSystem::OwnerOf(CachedInode* ci) const {
+  return reinterpret_cast<CacheOwner>(ci->gl);
+}
+
+Status FileSystem::Load(CachedInode* ci) {
+  if (ci->ino == 0 || ci->ino >= sb_.block_count) {
+    return Status::Stale("inode " + std::to_string(ci->ino) + " out of range");
+  }
+  MutexLock l(&ci->load_mu);
+  if (ci->loaded.load(std::memory_order_acquire)) return Status::OK();
+  COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(ci->ino, OwnerOf(ci)));
+  COHORT_ASSIGN_OR_RETURN(BlockHeader hdr, PeekHeader(block));
+  if (hdr.magic != kMetaMagic || hdr.type != static_cast<uint16_t>(BlockType::kInode)) {
+    // The block is no longer an inode: the file was removed (by us or another node).
+    return Status::Stale("inode " + std::to_string(ci->ino) + " no longer exists");
+  }
+  COHORT_ASSIGN_OR_RETURN(Inode disk, DecodeInode(block, ci->ino, ctx_, sb_.block_count));
+  ci->disk = std::move(disk);
+  ci->disk.ino = ci->ino;
+  ci->loaded.store(true, std::memory_order_release);
+  return Status::OK();
+}
+
+void FileSystem::Store(MetaCache::Handle& h, CachedInode* ci) {
+  h.Put(ci->ino, ci->disk.Encode(ctx_), OwnerOf(ci));
+}
+
+void FileSystem::AddLookup(CachedInode* ci, uint64_t n) {
+  MutexLock l(&table_mu_);
+  ci->nlookup += n;
+}
+
+void FileSystem::Forget(uint64_t ino, uint64_t nlookup) {
+  MutexLock l(&table_mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  CachedInode* ci = it->second.get();
+  ci->nlookup -= std::min(ci->nlookup, nlookup);
+  // The CachedInode itself stays: its glock (which points at it) lives as long as the
+  // manager. Its cached blocks go with the glock when that is released.
+}
+
+int64_t FileSystem::Now() const { return clock_->WallNanos(); }
+
+int64_t FileSystem::NextMtime(const Inode& ino) const {
+  // Strictly forward, so that every data change is visible to kernels that cache
+  // pages until mtime changes (docs/locking.md §3 rule 1).
+  return std::max(Now(), ino.mtime_ns + 1);
+}
+
+struct stat FileSystem::StatOf(const Inode& ino) const {
+  struct stat st {};
+  st.st_ino = ino.ino;
+  st.st_mode = ino.mode;
+  st.st_nlink = ino.nlink;
+  st.st_uid = ino.uid;
+  st.st_gid = ino.gid;
+  st.st_rdev = static_cast<dev_t>(ino.rdev);
+  st.st_size = static_cast<off_t>(ino.size);
+  st.st_blksize = static_cast<blksize_t>(ctx_.block_size);
+  st.st_blocks = static_cast<blkcnt_t>(ino.blocks * (ctx_.block_size / 512));
+  st.st_atim.tv_sec = ino.atime_ns / kNanosPerSecond;
+  st.st_atim.tv_nsec = ino.atime_ns % kNanosPerSecond;
+  st.st_mtim.tv_sec = ino.mtime_ns / kNanosPerSecond;
+  st.st_mtim.tv_nsec = ino.mtime_ns % kNanosPerSecond;
+  st.st_ctim.tv_sec = ino.ctime_ns / kNanosPerSecond;
+  st.st_ctim.tv_nsec = ino.ctime_ns % kNanosPerSecond;
+  return st;
+}
+
+EntryInfo FileSystem::EntryOf(CachedInode* ci) {
+  EntryInfo e;
+  e.ino = ci->ino;
+  e.generation = ci->disk.generation;
+  e.attr = StatOf(ci->disk);
+  AddLookup(ci, 1);
+  return e;
+}
+
+Directory FileSystem::DirOf(CachedInode* ci) { return Directory(ms_.get(), alloc_.get(), OwnerOf(ci)); }
+FileMap FileSystem::MapOf(CachedInode* ci) { return FileMap(ms_.get(), alloc_.get(), OwnerOf(ci)); }
+
+// --------------------------------------------------------------------- glock callbacks
+
+Status FileSystem::SyncGlock(Glock* gl) {
+  // One journal per node: committing it makes everything dirty under any glock durable.
+  if (!ms_) return Status::OK();
+  COHORT_RETURN_IF_ERROR(ms_->Commit());
+  return dev_->Flush();
+}
+
+void FileSystem::InvalidateGlock(Glock* gl) {
+  if (ms_) ms_->Invalidate(reinterpret_cast<CacheOwner>(gl));
+  switch (gl->type()) {
+    case GlockType::kInode: {
+      auto* ci = static_cast<CachedInode*>(gl->object());
+      if (ci) {
+        ci->loaded.store(false, std::memory_order_release);
+        if (options_.invalidator) options_.invalidator->InvalidateAttributes(ci->ino);
+      }
+      break;
+    }
+    case GlockType::kGroup:
+      if (alloc_) alloc_->InvalidateGroup(gl->number());
+      break;
+    default:
+      break;
+  }
+}
+
+// ------------------------------------------------------------------------ file system
+
+Result<FsStat> FileSystem::StatFs() {
+  COHORT_ASSIGN_OR_RETURN(FsCounts c, alloc_->Counts());
+  FsStat s;
+  s.block_size = ctx_.block_size;
+  s.blocks = c.total_blocks;
+  s.free_blocks = c.free_blocks;
+  // Every free block can become an inode (inode number = block number).
+  s.files = c.inodes + c.free_blocks;
+  s.free_files = c.free_blocks;
+  return s;
+}
+
+Status FileSystem::SyncAll() {
+  if (read_only_) return Status::OK();
+  COHORT_RETURN_IF_ERROR(ms_->Commit());
+  return dev_->Flush();
+}
+
+std::string FileSystem::DumpInodes() {
+  std::string out;
+  MutexLock l(&table_mu_);
+  for (auto& [ino, ci] : inodes_) {
+    out += "inode " + std::to_string(ino) + " lookups=" + std::to_string(ci->nlookup) +
+           " opens=" + std::to_string(ci->nopen) +
+           (ci->loaded.load() ? " loaded" : "") + "\n";
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------- orphans
+
+Status FileSystem::OrphanAdd(MetaCache::Handle& h, Reservation& r, CachedInode* ci) {
+  COHORT_RETURN_IF_ERROR(alloc_->UpdateNodeBlock(h, [&](NodeBlock* nb) {
+    ci->disk.orphan_next = nb->orphan_head;
+    ci->disk.flags |= kInodeOrphan;
+    nb->orphan_head = ci->ino;
+    nb->orphan_count += 1;
+    return Status::OK();
+  }));
+  COHORT_RETURN_IF_ERROR(alloc_->SetState(r, h, ci->ino, BlockState::kUnlinkedInode));
+  Store(h, ci);
+  return Status::OK();
+}
+
+Status FileSystem::OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci) {
+  if (!(ci->disk.flags & kInodeOrphan)) return Status::OK();
+  uint64_t next = ci->disk.orphan_next;
+  return alloc_->UpdateNodeBlock(h, [&](NodeBlock* nb) -> Status {
+    if (nb->orphan_head == ci->ino) {
+      nb->orphan_head = next;
+    } else {
+      // Walk to the predecessor. The list holds only inodes this node unlinked, which
+      // no name reaches any more.
+      uint64_t cur = nb->orphan_head;
+      for (uint64_t steps = 0; cur != 0; ++steps) {
+        if (steps > nb->orphan_count + 1) return Status::Corruption("orphan list loops");
+        COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(cur));
+        COHORT_ASSIGN_OR_RETURN(Inode p, DecodeInode(block, cur, ctx_, sb_.block_count));
+        if (p.orphan_next == ci->ino) {
+          p.orphan_next = next;
+          h.Put(cur, p.Encode(ctx_));
+          break;
+        }
+        cur = p.orphan_next;
+      }
+      if (cur == 0) return Status::Corruption("inode not on this node's orphan list");
+    }
+    nb->orphan_count -= std::min<uint64_t>(nb->orphan_count, 1);
+    ci->disk.flags &= ~kInodeOrphan;
+    ci->disk.orphan_next = 0;
+    return Status::OK();
+  });
+}
+
+Status FileSystem::ReclaimOrphans() {
+  COHORT_ASSIGN_OR_RETURN(NodeBlock nb, alloc_->ReadNodeBlock());
+  uint64_t count = 0;
+  while (nb.orphan_head != 0) {
+    if (++count > nb.orphan_count + 1000000) return Status::Corruption("orphan list loops");
+    CachedInode* ci = Get(nb.orphan_head);
+    {
+      COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
+      COHORT_RETURN_IF_ERROR(FreeInode(ci));
+    }
+    COHORT_ASSIGN_OR_RETURN(nb, alloc_->ReadNodeBlock());
+  }
+  if (count) COHORT_LOG_INFO("freed {} orphan inode(s) left by an earlier mount", count);
+  return Status::OK();
+}
+
+Result<std::vector<uint64_t>> FileSystem::BlocksOf(CachedInode* ci) {
+  std::vector<uint64_t> blocks;
+  const Inode& d = ci->disk;
+  if (d.content_kind == ContentKind::kHashedDir) {
+    Directory dir = DirOf(ci);
+    COHORT_ASSIGN_OR_RETURN(blocks, dir.OwnedBlocks(d));
+  } else if (d.content_kind == ContentKind::kExtents) {
+    FileMap map = MapOf(ci);
+    COHORT_ASSIGN_OR_RETURN(auto extents, map.AllExtents(d));
+    for (const Extent& e : extents) {
+      for (uint32_t i = 0; i < e.length; ++i) blocks.push_back(e.physical + i);
+    }
+    COHORT_ASSIGN_OR_RETURN(auto nodes, map.NodeBlocks(d));
+    blocks.insert(blocks.end(), nodes.begin(), nodes.end());
+  }
+  if (d.xattr_blkno) blocks.push_back(d.xattr_blkno);
+  return blocks;
+}
+
+Status FileSystem::FreeInode(CachedInode* ci) {
+  // Large files go in several transactions (each bounded): truncate to zero first.
+  if (ci->disk.content_kind == ContentKind::kExtents && ci->disk.blocks > 64) {
+    COHORT_RETURN_IF_ERROR(Truncate(ci, 0));
+  }
+  COHORT_ASSIGN_OR_RETURN(auto blocks, BlocksOf(ci));
+  blocks.push_back(ci->ino);
+  Reservation r;
+  COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, blocks));
+  COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(16 + 2 * r.groups.size() + blocks.size() / 1000));
+  COHORT_RETURN_IF_ERROR(OrphanRemove(*h, r, ci));
+  std::sort(blocks.begin(), blocks.end());
+  for (size_t i = 0; i < blocks.size();) {
+    size_t j = i + 1;
+    while (j < blocks.size() && blocks[j] == blocks[j - 1] + 1 &&
+           alloc_->GroupOf(blocks[j]) == alloc_->GroupOf(blocks[i])) {
+      ++j;
+    }
+    COHORT_RETURN_IF_ERROR(alloc_->Free(r, *h, blocks[i], static_cast<uint32_t>(j - i)));
+    i = j;
+  }
+  // A tombstone: the freed block no longer decodes as an inode, so a stale handle to
+  // it (here or on another node) gets ESTALE instead of the old attributes. Logged like
+  // any freed block, it stays quarantined until the checkpoint.
+  h->Put(ci->ino, std::vector<uint8_t>(ctx_.block_size, 0), OwnerOf(ci));
+  ci->loaded.store(false, std::memory_order_release);
+  return Status::OK();
+}
+
+}  // namespace cohort::fs

@@ -1,0 +1,276 @@
+// fs/core/filesystem.h: the Cohort filesystem on one node (DESIGN.md §7;
+// docs/filesystem.md; docs/locking.md).
+//
+// FileSystem implements every POSIX operation the FUSE adapter (fs/fuse/) forwards, over
+// the metadata store (journaled, ordered mode), the allocator and directories, with every
+// shared object protected by a glock on the filesystem's DLM lockspace. It never sees a
+// FUSE type: the adapter converts requests and replies, and converts each Status into an
+// errno exactly once.
+//
+// Inode numbers are block numbers (docs/ondisk-format.md §6). The adapter maps FUSE's
+// root id 1 to root_inode().
+//
+// Lookup counts follow fuse_lowlevel.h: every successful Lookup/Create/Mknod/Mkdir/
+// Symlink/Link (and every entry ReadDirPlus returns) adds one to the inode's count,
+// Forget() subtracts; an inode's in-memory state may go only when the count and the
+// open count are both zero. An inode unlinked while open stays (on this node's orphan
+// list) until the last Release(); a crash leaves it on the list and the next mount (or
+// the node recovering the journal) frees it.
+//
+// Thread safety: every method may be called concurrently from FUSE worker threads.
+// Operations take glock holders in the order of docs/locking.md §2.2, then reserve
+// allocation groups, then open one transaction handle; they never wait for a glock while
+// a handle is open.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/mutex.h"
+#include "common/status.h"
+#include "dlm/lockspace.h"
+#include "fs/block_device.h"
+#include "fs/core/allocator.h"
+#include "fs/core/dir.h"
+#include "fs/core/file_map.h"
+#include "fs/core/glock.h"
+#include "fs/core/meta_cache.h"
+#include "fs/inode.h"
+#include "fs/journal.h"
+#include "fs/superblock.h"
+
+namespace cohort::fs {
+
+// Who asks (from the FUSE request).
+struct OpContext {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t pid = 0;
+  uint32_t umask = 022;
+};
+
+// Called to invalidate the kernel's caches when this node gives up a glock
+// (docs/locking.md §3). Implemented by the FUSE adapter; never called with a Cohort
+// mutex or glock holder held.
+class KernelInvalidator {
+ public:
+  virtual ~KernelInvalidator() = default;
+  // Attributes only (notify_inval_inode with offset -1): safe while requests wait.
+  virtual void InvalidateAttributes(uint64_t ino) = 0;
+};
+
+struct MountOptions {
+  bool read_only = false;            // mount read-only (no journal slot taken)
+  std::string cluster_name;          // must match the superblock's ("" = don't check)
+  int forced_slot = -1;              // take this journal slot (else the first free one)
+  Clock* clock = nullptr;            // nullptr = real clock
+  MetaCacheOptions meta;
+  GlockOptions glock;
+  KernelInvalidator* invalidator = nullptr;
+  uint32_t node_id = 0;              // for the heartbeat slot, if any
+};
+
+// Attributes to change (SetAttr). Unset optionals are left alone.
+struct SetAttrRequest {
+  std::optional<uint32_t> mode;      // permission bits (and S_ISUID/S_ISGID/S_ISVTX)
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> atime_ns;   // kTimeNow = now
+  std::optional<int64_t> mtime_ns;
+  std::optional<int64_t> ctime_ns;
+  static constexpr int64_t kTimeNow = INT64_MIN;
+};
+
+struct EntryInfo {
+  uint64_t ino = 0;
+  uint64_t generation = 0;
+  struct stat attr {};
+};
+
+struct DirItem {
+  std::string name;
+  uint64_t ino = 0;
+  uint32_t type = 0;     // DT_* value
+  uint64_t cookie = 0;   // offset of the next entry
+  std::optional<EntryInfo> entry;  // with ReadDir(plus=true); counts as a lookup
+};
+
+struct FsStat {
+  uint64_t block_size = 0;
+  uint64_t blocks = 0;
+  uint64_t free_blocks = 0;
+  uint64_t files = 0;
+  uint64_t free_files = 0;
+  uint64_t name_max = 255;
+};
+
+// fallocate modes we support (Linux values).
+inline constexpr int kFallocKeepSize = 0x01;
+inline constexpr int kFallocPunchHole = 0x02;
+
+class FileSystem final : public GlockCallbacks {
+ public:
+  // Mounts the filesystem on `dev` with `ls` as its lockspace: reads and checks the
+  // superblock (refusing unknown incompat features, a wrong cluster name), takes a free
+  // journal slot (its glock, EX), replays that journal, frees the slot's orphans.
+  // `dev` and `ls` must outlive the FileSystem. Errors: NotFound (no Cohort filesystem),
+  // Corruption, NotSupported (unknown incompat feature), InvalidArgument (wrong
+  // cluster), Busy (no free journal slot: add one with `cohort jadd`).
+  static Result<std::unique_ptr<FileSystem>> Mount(BlockDevice* dev, dlm::Lockspace* ls,
+                                                   MountOptions options);
+  ~FileSystem() override;
+
+  // Flushes everything, releases every lock and the journal slot. Idempotent.
+  Status Unmount();
+
+  uint64_t root_inode() const { return sb_.root_inode; }
+  const Superblock& superblock() const { return sb_; }
+  bool read_only() const { return read_only_; }
+  uint32_t journal_slot() const { return slot_; }
+
+  // ---- namespace ----
+  Result<EntryInfo> Lookup(const OpContext& c, uint64_t parent, std::string_view name);
+  void Forget(uint64_t ino, uint64_t nlookup);
+  Result<struct stat> GetAttr(uint64_t ino);
+  Result<struct stat> SetAttr(const OpContext& c, uint64_t ino, const SetAttrRequest& r);
+  Result<EntryInfo> Mknod(const OpContext& c, uint64_t parent, std::string_view name,
+                          uint32_t mode, uint64_t rdev);
+  Result<EntryInfo> Mkdir(const OpContext& c, uint64_t parent, std::string_view name,
+                          uint32_t mode);
+  Result<EntryInfo> Symlink(const OpContext& c, uint64_t parent, std::string_view name,
+                            std::string_view target);
+  Result<std::string> Readlink(uint64_t ino);
+  Status Unlink(const OpContext& c, uint64_t parent, std::string_view name);
+  Status Rmdir(const OpContext& c, uint64_t parent, std::string_view name);
+  // flags: 0, RENAME_NOREPLACE (1) or RENAME_EXCHANGE (2).
+  Status Rename(const OpContext& c, uint64_t parent, std::string_view name,
+                uint64_t new_parent, std::string_view new_name, unsigned flags);
+  Result<EntryInfo> Link(const OpContext& c, uint64_t ino, uint64_t new_parent,
+                         std::string_view new_name);
+
+  // ---- files ----
+  // Opens (counts the open; holds the inode's open glock while open on this node).
+  // O_TRUNC truncates. EISDIR for directories opened for writing.
+  Status Open(const OpContext& c, uint64_t ino, int flags);
+  Result<EntryInfo> Create(const OpContext& c, uint64_t parent, std::string_view name,
+                           uint32_t mode, int flags);
+  // Reads up to `size` bytes at `off` into `out` (resized to what was read).
+  Status Read(uint64_t ino, uint64_t off, size_t size, std::vector<uint8_t>* out);
+  // With `append`, writes at the end of the file as this node's exclusive glock sees it
+  // (atomic across the cluster), whatever `off` says.
+  Result<size_t> Write(const OpContext& c, uint64_t ino, uint64_t off,
+                       std::span<const uint8_t> data, bool append = false);
+  Status Release(uint64_t ino);
+  // Makes the file's data and metadata durable on the device.
+  Status Fsync(uint64_t ino, bool datasync);
+  Status Fallocate(const OpContext& c, uint64_t ino, int mode, uint64_t off, uint64_t len);
+  // SEEK_DATA (3) / SEEK_HOLE (4).
+  Result<uint64_t> Lseek(uint64_t ino, uint64_t off, int whence);
+
+  // ---- directories ----
+  Status OpenDir(const OpContext& c, uint64_t ino);
+  // Entries after `cookie` ("." and ".." have cookies 1 and 2), at most `max`.
+  Result<std::vector<DirItem>> ReadDir(uint64_t ino, uint64_t cookie, size_t max, bool plus);
+
+  // ---- filesystem ----
+  Result<FsStat> StatFs();
+  Status SyncAll();
+
+  // ---- extended attributes ----
+  // flags: XATTR_CREATE (1), XATTR_REPLACE (2).
+  Status SetXattr(const OpContext& c, uint64_t ino, std::string_view name,
+                  std::span<const uint8_t> value, int flags);
+  Result<std::vector<uint8_t>> GetXattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> ListXattr(uint64_t ino);
+  Status RemoveXattr(const OpContext& c, uint64_t ino, std::string_view name);
+
+  // POSIX access check (mode bits; the kernel checks ACLs with default_permissions).
+  Status Access(const OpContext& c, uint64_t ino, int mask);
+
+  // ---- GlockCallbacks ----
+  Status SyncGlock(Glock* gl) override;
+  void InvalidateGlock(Glock* gl) override;
+
+  // Dumps of cached inodes and glocks (debugging, `cohort status`).
+  std::string DumpInodes();
+  std::string DumpGlocks() const { return glocks_->Dump(); }
+  MetaCache* meta_cache() { return ms_.get(); }
+  GlockManager* glocks() { return glocks_.get(); }
+
+ private:
+  struct CachedInode;
+  class InodeRef;
+
+  FileSystem(BlockDevice* dev, dlm::Lockspace* ls, MountOptions options, const Superblock& sb);
+  Status Start();
+
+  // Inode cache.
+  CachedInode* Get(uint64_t ino) EXCLUDES(table_mu_);
+  Status Load(CachedInode* ci);  // REQUIRES: a holder on ci->gl
+  void Store(MetaCache::Handle& h, CachedInode* ci);
+  Result<GlockHolder> Hold(CachedInode* ci, HolderMode m);
+  void AddLookup(CachedInode* ci, uint64_t n) EXCLUDES(table_mu_);
+  struct stat StatOf(const Inode& ino) const;
+  EntryInfo EntryOf(CachedInode* ci) EXCLUDES(table_mu_);
+  Directory DirOf(CachedInode* ci);
+  FileMap MapOf(CachedInode* ci);
+  CacheOwner OwnerOf(CachedInode* ci) const;
+  int64_t Now() const;
+  int64_t NextMtime(const Inode& ino) const;
+
+  // Shared pieces of the operations.
+  Result<EntryInfo> MakeNode(const OpContext& c, uint64_t parent, std::string_view name,
+                             uint32_t mode, uint64_t rdev, std::string_view symlink_target);
+  Status RemoveName(const OpContext& c, uint64_t parent, std::string_view name, bool dir);
+  // Drops one link of `ci` (already removed from its directory) inside `h`.
+  Status DropLink(MetaCache::Handle& h, Reservation& r, CachedInode* ci, bool is_dir);
+  // Frees an inode with no links and no opener: its blocks, then the inode block.
+  Status FreeInode(CachedInode* ci);
+  Result<std::vector<uint64_t>> BlocksOf(CachedInode* ci);
+  Status OrphanAdd(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
+  Status OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
+  Status ReclaimOrphans();
+  Status Truncate(CachedInode* ci, uint64_t size);
+  Status WriteData(CachedInode* ci, uint64_t off, std::span<const uint8_t> data);
+  Status ZeroRange(CachedInode* ci, uint64_t off, uint64_t len);
+  Status UnshareInline(CachedInode* ci, Reservation& r, MetaCache::Handle& h);
+  Result<bool> IsAncestor(uint64_t maybe_ancestor, uint64_t ino);
+  Status CheckSticky(const OpContext& c, const Inode& dir, const Inode& victim) const;
+
+  // Extended attributes block.
+  struct XattrSet;
+  Result<XattrSet> LoadXattrs(CachedInode* ci);
+  Status StoreXattrs(CachedInode* ci, const XattrSet& set);
+
+  BlockDevice* const dev_;
+  dlm::Lockspace* const ls_;
+  MountOptions options_;
+  Clock* const clock_;
+  const Superblock sb_;
+  const BlockContext ctx_;
+  bool read_only_ = false;
+  uint32_t slot_ = 0;
+
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<MetaCache> ms_;
+  std::unique_ptr<GlockManager> glocks_;
+  std::unique_ptr<Allocator> alloc_;
+  GlockHolder journal_holder_;
+  bool unmounted_ = false;
+
+  Mutex table_mu_{LockRank::kFsInodeTable, "fs.inode_table"};
+  std::unordered_map<uint64_t, std::unique_ptr<CachedInode>> inodes_ GUARDED_BY(table_mu_);
+  uint64_t next_generation_ GUARDED_BY(table_mu_) = 0;
+};
+
+}  // namespace cohort::fs

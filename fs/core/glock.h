@@ -1,0 +1,222 @@
+// fs/core/glock.h: glocks, the filesystem's cached handles on DLM locks
+// (docs/locking.md §2; gfs2's glocks are the model).
+//
+// A Glock names one shared object (an inode, an allocation group, ...) and caches a DLM
+// lock on it across operations. Operations take *holders*: a shared holder needs the
+// DLM lock in PR (or EX), an exclusive holder needs EX and excludes every other holder
+// on this node. So a holder is at once the node-local reader/writer lock of the object
+// and the proof that the cluster lets this node read or change it.
+//
+// The DLM lock stays cached after the last holder goes. A blocking callback (BAST)
+// marks the glock for demotion; the manager's worker thread then waits for the holders
+// to finish and the minimum hold time to pass, calls GlockCallbacks::Sync (giving up
+// EX: journal commit) and GlockCallbacks::Invalidate (giving up PR: drop caches, kernel
+// notify), and converts the DLM lock down. New holders wait while a demotion is
+// pending, so a remote node is never starved. Idle glocks are released after a while.
+//
+// Rules for callers (docs/locking.md §2.2):
+//  1. Take holders in the lock order of docs/locking.md §2.2 (AcquireMany sorts).
+//  2. Take every holder an operation needs before it opens a transaction handle
+//     (fs/core/meta_cache.h), never while one is open: a demotion may need a commit,
+//     and a commit waits for open handles.
+//  3. Never hold a Cohort Mutex while acquiring a holder.
+//
+// Thread safety: all methods are thread-safe. A Glock's state is guarded by its own
+// mutex (LockRank::kFsGlock), held only briefly and never while calling the DLM or a
+// callback. DLM callbacks may run on any thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/mutex.h"
+#include "common/status.h"
+#include "dlm/lockspace.h"
+#include "dlm/types.h"
+
+namespace cohort::fs {
+
+// Glock types; the byte is the first byte of the DLM resource name (docs/locking.md
+// §2.1). DO NOT CHANGE: names are shared by every node of a cluster.
+enum class GlockType : uint8_t {
+  kInode = 'i',
+  kOpen = 'o',
+  kGroup = 'g',
+  kGroupTable = 't',
+  kRename = 'r',
+  kStatfs = 's',
+  kJournal = 'j',
+  kFlock = 'f',
+};
+
+enum class HolderMode : uint8_t { kShared, kExclusive };
+
+class Glock;
+
+// What the filesystem does when a glock is demoted (gfs2's glock_operations).
+// Called on the glock worker thread with no Cohort mutex held and no holder active.
+class GlockCallbacks {
+ public:
+  virtual ~GlockCallbacks() = default;
+  // Before the node gives up EX on `gl`: make everything dirty under it durable.
+  virtual Status SyncGlock(Glock* gl) = 0;
+  // Before the node gives up PR (drops to NL / unlocks) on `gl`: drop what it cached.
+  virtual void InvalidateGlock(Glock* gl) = 0;
+};
+
+struct GlockOptions {
+  Nanos min_hold = 10 * kNanosPerMilli;    // no demotion sooner after a grant
+  Nanos idle_release = 30 * kNanosPerSecond;  // unlock after this long without holders
+  Nanos worker_period = 100 * kNanosPerMilli;  // idle scan and DLM Tick period
+};
+
+class GlockManager;
+
+// A holder on a glock; releases it when destroyed. Move-only.
+class GlockHolder {
+ public:
+  GlockHolder() = default;
+  GlockHolder(GlockHolder&& o) noexcept : gl_(o.gl_), mode_(o.mode_) { o.gl_ = nullptr; }
+  GlockHolder& operator=(GlockHolder&& o) noexcept;
+  GlockHolder(const GlockHolder&) = delete;
+  GlockHolder& operator=(const GlockHolder&) = delete;
+  ~GlockHolder() { Release(); }
+
+  void Release();
+  bool held() const { return gl_ != nullptr; }
+  Glock* glock() const { return gl_; }
+  HolderMode mode() const { return mode_; }
+
+ private:
+  friend class GlockManager;
+  GlockHolder(Glock* gl, HolderMode m) : gl_(gl), mode_(m) {}
+  Glock* gl_ = nullptr;
+  HolderMode mode_ = HolderMode::kShared;
+};
+
+class Glock {
+ public:
+  GlockType type() const { return type_; }
+  uint64_t number() const { return number_; }
+  // The DLM resource name: [type u8][number u64 LE].
+  const std::string& name() const { return name_; }
+  // "i:12" for logs and dumps.
+  std::string ToString() const;
+
+  // True while this node holds the DLM lock in EX (callers use it to decide whether
+  // cached state may be dirty).
+  bool exclusive() const EXCLUDES(mu_);
+
+  // Opaque per-glock slot for the filesystem (e.g. its Inode object). Set once.
+  void set_object(void* p) { object_ = p; }
+  void* object() const { return object_; }
+
+ private:
+  friend class GlockManager;
+  friend class GlockHolder;
+  Glock(GlockManager* mgr, GlockType t, uint64_t n);
+
+  void ReleaseHolder(HolderMode m) EXCLUDES(mu_);
+  bool Needs(HolderMode m) const REQUIRES(mu_);
+  bool LocallyCompatible(HolderMode m) const REQUIRES(mu_);
+  std::string DumpLocked() const REQUIRES(mu_);
+
+  GlockManager* const mgr_;
+  const GlockType type_;
+  const uint64_t number_;
+  const std::string name_;
+  void* object_ = nullptr;
+
+  mutable Mutex mu_{LockRank::kFsGlock, "fs.glock"};
+  CondVar cv_{&mu_};
+  dlm::LockId lkid_ GUARDED_BY(mu_) = dlm::kNoLock;
+  dlm::LockMode granted_ GUARDED_BY(mu_) = dlm::LockMode::kNone;
+  bool dlm_busy_ GUARDED_BY(mu_) = false;          // a DLM request is in flight
+  Code last_error_ GUARDED_BY(mu_) = Code::kOk;    // of the last DLM request
+  int shared_ GUARDED_BY(mu_) = 0;                 // shared holders
+  bool exclusive_held_ GUARDED_BY(mu_) = false;    // an exclusive holder exists
+  int waiters_ GUARDED_BY(mu_) = 0;                // threads waiting to hold
+  dlm::LockMode demote_to_ GUARDED_BY(mu_) = dlm::LockMode::kNone;  // BAST asked
+  bool demoting_ GUARDED_BY(mu_) = false;          // the worker is demoting it now
+  bool queued_ GUARDED_BY(mu_) = false;            // on the worker's queue
+  Nanos granted_at_ GUARDED_BY(mu_) = 0;
+  Nanos last_used_ GUARDED_BY(mu_) = 0;
+  uint64_t demotions_ GUARDED_BY(mu_) = 0;
+};
+
+class GlockManager {
+ public:
+  // `ls` and `callbacks` must outlive the manager. Starts the worker thread.
+  GlockManager(dlm::Lockspace* ls, GlockCallbacks* callbacks, Clock* clock,
+               GlockOptions options = {});
+  ~GlockManager();  // Shutdown() if not done
+  GlockManager(const GlockManager&) = delete;
+  GlockManager& operator=(const GlockManager&) = delete;
+
+  // The glock of (type, number), created on first use; lives as long as the manager.
+  Glock* Get(GlockType t, uint64_t number) EXCLUDES(table_mu_);
+
+  // Takes a holder, waiting for the DLM as needed. `try_only`: fail with WouldBlock
+  // instead of waiting for another node (DLM NOQUEUE) or a local holder.
+  // Errors: WouldBlock (try_only), Unavailable (no quorum / shut down), Deadlock,
+  // TimedOut, Aborted (the manager is shutting down).
+  Result<GlockHolder> Acquire(Glock* gl, HolderMode m, bool try_only = false);
+  Result<GlockHolder> Acquire(GlockType t, uint64_t n, HolderMode m, bool try_only = false) {
+    return Acquire(Get(t, n), m, try_only);
+  }
+
+  // Takes holders on several glocks in the lock order (type order of docs/locking.md
+  // §2.2, then ascending number), skipping duplicates (the strongest mode wins).
+  struct Want {
+    Glock* gl;
+    HolderMode mode;
+  };
+  Result<std::vector<GlockHolder>> AcquireMany(std::vector<Want> wants);
+
+  // Syncs and releases every DLM lock (unmount). Holders must all be gone.
+  void Shutdown() EXCLUDES(table_mu_);
+
+  // One line per glock: name, DLM mode, holders, demotion state.
+  std::string Dump() const EXCLUDES(table_mu_);
+  size_t size() const EXCLUDES(table_mu_);
+  // Demotions done so far (tests and benchmarks).
+  uint64_t demotions() const EXCLUDES(table_mu_);
+
+  // Test hook: demote `gl` as if a BAST for `mode` had arrived.
+  void TEST_RequestDemote(Glock* gl, dlm::LockMode mode) { OnBlocking(gl, mode); }
+
+ private:
+  friend class Glock;
+  Status RequestDlm(Glock* gl, dlm::LockMode want, bool try_only);
+  void OnCompletion(Glock* gl, const dlm::Completion& c);
+  void OnBlocking(Glock* gl, dlm::LockMode mode);
+  void Enqueue(Glock* gl) EXCLUDES(work_mu_);
+  void WorkerLoop();
+  void Demote(Glock* gl, dlm::LockMode to);
+  void ReleaseIdle();
+
+  dlm::Lockspace* const ls_;
+  GlockCallbacks* const callbacks_;
+  Clock* const clock_;
+  const GlockOptions options_;
+
+  mutable Mutex table_mu_{LockRank::kFsGlockTable, "fs.glock_table"};
+  std::map<std::pair<uint8_t, uint64_t>, std::unique_ptr<Glock>> table_ GUARDED_BY(table_mu_);
+  bool shut_down_ GUARDED_BY(table_mu_) = false;
+
+  // The worker's queue of glocks to demote. Unranked leaf: nothing nests inside it.
+  Mutex work_mu_{LockRank::kUnranked, "fs.glock_work"};
+  CondVar work_cv_{&work_mu_};
+  std::deque<Glock*> work_ GUARDED_BY(work_mu_);
+  std::multimap<Nanos, Glock*> delayed_ GUARDED_BY(work_mu_);  // min-hold retries
+  bool stop_ GUARDED_BY(work_mu_) = false;
+  std::thread worker_;
+};
+
+}  // namespace cohort::fs

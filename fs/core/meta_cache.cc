@@ -1,0 +1,255 @@
+// fs/core/meta_cache.cc: metadata cache and compound transactions.
+#include "fs/core/meta_cache.h"
+
+#include "common/logging.h"
+
+namespace cohort::fs {
+
+MetaCache::MetaCache(BlockDevice* dev, const BlockContext& ctx, uint64_t block_count,
+                     Journal* journal, Clock* clock, MetaCacheOptions options)
+    : dev_(dev), ctx_(ctx), block_count_(block_count), journal_(journal),
+      clock_(clock ? clock : Clock::Real()), options_(options) {
+  if (journal_ && options_.commit_interval > 0) {
+    committer_ = std::thread([this] { CommitterLoop(); });
+  }
+}
+
+MetaCache::~MetaCache() { (void)Stop(); }
+
+Result<std::vector<uint8_t>> MetaCache::Read(uint64_t blkno, CacheOwner owner) {
+  if (blkno == 0 || blkno >= block_count_) {
+    return Status::InvalidArgument("block " + std::to_string(blkno) + " outside filesystem");
+  }
+  {
+    MutexLock l(&mu_);
+    auto it = cache_.find(blkno);
+    if (it != cache_.end()) {
+      ++stats_.cache_hits;
+      if (owner) it->second.owner = owner;
+      Touch(&it->second, blkno);
+      return it->second.data;
+    }
+    ++stats_.cache_misses;
+  }
+  AlignedBuffer buf(ctx_.block_size);
+  COHORT_RETURN_IF_ERROR(dev_->ReadBlock(blkno, ctx_.block_size, buf.span()));
+  std::vector<uint8_t> data(buf.data(), buf.data() + ctx_.block_size);
+  MutexLock l(&mu_);
+  auto it = cache_.find(blkno);
+  if (it != cache_.end()) return it->second.data;  // a Put() raced ahead: it is newer
+  Entry e;
+  e.data = data;
+  e.owner = owner;
+  lru_.push_back(blkno);
+  e.lru = std::prev(lru_.end());
+  cache_.emplace(blkno, std::move(e));
+  EvictLocked();
+  return data;
+}
+
+void MetaCache::Touch(Entry* e, uint64_t blkno) {
+  if (e->dirty) return;
+  lru_.erase(e->lru);
+  lru_.push_back(blkno);
+  e->lru = std::prev(lru_.end());
+}
+
+void MetaCache::EvictLocked() {
+  while (lru_.size() > options_.cache_blocks) {
+    uint64_t victim = lru_.front();
+    lru_.pop_front();
+    cache_.erase(victim);
+  }
+}
+
+void MetaCache::PutLocked(uint64_t blkno, std::vector<uint8_t> image, CacheOwner owner) {
+  auto it = cache_.find(blkno);
+  if (it == cache_.end()) {
+    Entry e;
+    e.owner = owner;
+    e.dirty = true;
+    it = cache_.emplace(blkno, std::move(e)).first;
+  } else if (!it->second.dirty) {
+    lru_.erase(it->second.lru);
+    it->second.dirty = true;
+  }
+  if (owner) it->second.owner = owner;
+  it->second.data = image;
+  running_[blkno] = std::move(image);
+}
+
+Result<std::unique_ptr<MetaCache::Handle>> MetaCache::Begin(size_t reserve) {
+  if (journal_ == nullptr) return Status::ReadOnly("filesystem is read-only");
+  while (true) {
+    bool need_commit = false;
+    {
+      MutexLock l(&mu_);
+      while (committing_ && !failed_) cv_.Wait();
+      if (failed_) return Status::IOError("journal failed: filesystem withdrawn");
+      if (stop_) return Status::Aborted("filesystem is unmounting");
+      size_t pending = running_.size() + reserved_;
+      if (pending > 0 && pending + reserve > options_.max_txn_blocks) {
+        need_commit = true;
+      } else {
+        ++handles_;
+        reserved_ += reserve;
+        return std::unique_ptr<Handle>(new Handle(this));
+      }
+    }
+    if (need_commit) COHORT_RETURN_IF_ERROR(Commit());
+  }
+}
+
+void MetaCache::EndHandle() {
+  MutexLock l(&mu_);
+  --handles_;
+  if (handles_ == 0) {
+    reserved_ = 0;
+    cv_.SignalAll();
+  }
+}
+
+MetaCache::Handle::~Handle() { ms_->EndHandle(); }
+
+void MetaCache::Handle::Put(uint64_t blkno, std::vector<uint8_t> image, CacheOwner owner) {
+  MutexLock l(&ms_->mu_);
+  ms_->PutLocked(blkno, std::move(image), owner);
+}
+
+void MetaCache::Handle::Freed(uint64_t blkno) {
+  MutexLock l(&ms_->mu_);
+  auto it = ms_->cache_.find(blkno);
+  if (it != ms_->cache_.end()) {
+    if (!it->second.dirty) ms_->lru_.erase(it->second.lru);
+    ms_->cache_.erase(it);
+  }
+  ms_->running_.erase(blkno);
+  ms_->quarantine_.insert(blkno);
+  ms_->freed_running_.push_back(blkno);
+}
+
+void MetaCache::Handle::OnCommit(std::function<void()> fn) {
+  MutexLock l(&ms_->mu_);
+  ms_->on_commit_.push_back(std::move(fn));
+}
+
+Status MetaCache::Commit() {
+  if (journal_ == nullptr) return Status::OK();
+  MutexLock c(&commit_mu_);
+  return CommitLocked();
+}
+
+Status MetaCache::CommitLocked() {
+  Journal::Transaction tx;
+  std::vector<std::function<void()>> hooks;
+  std::vector<uint64_t> freed;
+  size_t nblocks = 0;
+  {
+    MutexLock l(&mu_);
+    if (failed_) return Status::IOError("journal failed: filesystem withdrawn");
+    if (running_.empty() && on_commit_.empty() && freed_running_.empty()) return Status::OK();
+    committing_ = true;
+    while (handles_ > 0) cv_.Wait();
+    for (auto& [blkno, image] : running_) {
+      tx.AddMetadata(MetaBlock{blkno, std::move(image)});
+      auto it = cache_.find(blkno);
+      if (it != cache_.end() && it->second.dirty) {
+        it->second.dirty = false;
+        lru_.push_back(blkno);
+        it->second.lru = std::prev(lru_.end());
+      }
+    }
+    nblocks = running_.size();
+    running_.clear();
+    hooks.swap(on_commit_);
+    freed.swap(freed_running_);
+    reserved_ = 0;
+    committing_ = false;
+    cv_.SignalAll();
+  }
+  Status s;
+  if (nblocks > 0) {
+    auto seq = journal_->Commit(std::move(tx));
+    if (!seq.ok()) s = seq.status();
+  }
+  // Invariant 3: freed blocks become allocatable only once no transaction in the log
+  // can still write them.
+  if (s.ok() && !freed.empty()) s = journal_->Checkpoint();
+  {
+    MutexLock l(&mu_);
+    if (!s.ok()) {
+      failed_ = true;
+      cv_.SignalAll();
+      COHORT_LOG_ERROR("journal commit failed, withdrawing the filesystem: {}", s.ToString());
+      return s;
+    }
+    for (uint64_t b : freed) quarantine_.erase(b);
+    ++stats_.commits;
+    stats_.committed_blocks += nblocks;
+    EvictLocked();
+  }
+  for (auto& fn : hooks) fn();
+  return Status::OK();
+}
+
+void MetaCache::Invalidate(CacheOwner owner) {
+  MutexLock l(&mu_);
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    if (it->second.owner == owner && !it->second.dirty) {
+      lru_.erase(it->second.lru);
+      it = cache_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void MetaCache::Forget(uint64_t blkno) {
+  MutexLock l(&mu_);
+  auto it = cache_.find(blkno);
+  if (it == cache_.end()) return;
+  if (!it->second.dirty) lru_.erase(it->second.lru);
+  cache_.erase(it);
+  running_.erase(blkno);
+}
+
+bool MetaCache::Quarantined(uint64_t blkno) const {
+  MutexLock l(&mu_);
+  return quarantine_.count(blkno) != 0;
+}
+
+MetaCache::Stats MetaCache::stats() const {
+  MutexLock l(&mu_);
+  Stats s = stats_;
+  s.cached = cache_.size();
+  s.dirty = running_.size();
+  return s;
+}
+
+void MetaCache::CommitterLoop() {
+  while (true) {
+    {
+      MutexLock l(&mu_);
+      if (stop_) return;
+      (void)cv_.WaitFor(std::chrono::nanoseconds(options_.commit_interval));
+      if (stop_) return;
+      if (running_.empty() && freed_running_.empty()) continue;
+    }
+    Status s = Commit();
+    if (!s.ok()) return;
+  }
+}
+
+Status MetaCache::Stop() {
+  Status s = Commit();
+  {
+    MutexLock l(&mu_);
+    if (stop_) return s;
+    stop_ = true;
+    cv_.SignalAll();
+  }
+  if (committer_.joinable()) committer_.join();
+  return s;
+}
+
+}  // namespace cohort::fs

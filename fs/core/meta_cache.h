@@ -1,0 +1,170 @@
+// fs/core/meta_cache.h: the node's metadata block cache and its running journal
+// transaction (docs/ondisk-format.md §8.6; docs/filesystem.md §3).
+//
+// Metadata blocks are read through the cache and changed only inside a transaction
+// *handle*: an operation opens a handle, Put()s the new images of the blocks it changed,
+// and closes it. Handles join the one running compound transaction (jbd2's model);
+// Commit() waits for the open handles to close, takes the images, and writes them
+// through the Journal (write-ahead: log, flush, commit record, flush, then in place).
+// Commits happen on fsync, when a glock that covers dirty blocks is demoted, when the
+// running transaction nears the journal's per-transaction limit, every
+// `commit_interval`, and at unmount.
+//
+// Invariants:
+//  1. A block image in the cache is the newest image of that block on this node: the
+//     device's copy, or a newer one Put() by a handle (committed or not).
+//  2. A dirty (uncommitted) block is never dropped from the cache (Invalidate skips it;
+//     callers commit before invalidating).
+//  3. A block freed in transaction N is not handed out again (QuarantineFreed) until the
+//     journal has been checkpointed past N: otherwise replay of an older transaction
+//     that logged it as metadata could overwrite the new contents (the format has no
+//     revoke records; this is our substitute).
+//
+// Thread safety: all methods are thread-safe (mutex of rank kFsBlockCache; commits are
+// serialised by a second mutex of rank kFsCommit held across the journal). Callers
+// guarantee, through glock holders, that no two handles change the same block at once.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/mutex.h"
+#include "common/status.h"
+#include "fs/block_device.h"
+#include "fs/format.h"
+#include "fs/journal.h"
+
+namespace cohort::fs {
+
+// Who owns a cached block, for invalidation: a Glock's address, or 0 for none.
+using CacheOwner = uintptr_t;
+
+struct MetaCacheOptions {
+  size_t max_txn_blocks = 200;       // commit before a transaction grows past this
+  size_t cache_blocks = 1 << 16;     // clean blocks kept (256 MiB at 4 KiB)
+  Nanos commit_interval = kNanosPerSecond;  // background commit period (0: none)
+};
+
+class MetaCache {
+ public:
+  class Handle;
+
+  // `journal` may be null: the store is then read-only (Begin() fails with ReadOnly).
+  // `dev`, `journal` and `clock` must outlive the store.
+  MetaCache(BlockDevice* dev, const BlockContext& ctx, uint64_t block_count, Journal* journal,
+            Clock* clock, MetaCacheOptions options = {});
+  ~MetaCache();  // Stop() if not done
+  MetaCache(const MetaCache&) = delete;
+  MetaCache& operator=(const MetaCache&) = delete;
+
+  const BlockContext& context() const { return ctx_; }
+  uint32_t block_size() const { return ctx_.block_size; }
+  uint64_t block_count() const { return block_count_; }
+  BlockDevice* device() const { return dev_; }
+  bool read_only() const { return journal_ == nullptr; }
+
+  // A copy of block `blkno` (from the cache or the device). `owner` is recorded for
+  // Invalidate(). IOError from the device; InvalidArgument past the end.
+  Result<std::vector<uint8_t>> Read(uint64_t blkno, CacheOwner owner = 0) EXCLUDES(mu_);
+
+  // Opens a handle on the running transaction that will Put() at most `reserve` blocks.
+  // May commit first to make room. ReadOnly if the store is read-only, IOError if the
+  // journal failed (the filesystem is then withdrawn: every later Begin fails).
+  Result<std::unique_ptr<Handle>> Begin(size_t reserve) EXCLUDES(mu_, commit_mu_);
+
+  // Commits the running transaction if it has anything. Returns once it is durable.
+  Status Commit() EXCLUDES(mu_, commit_mu_);
+
+  // Drops every clean cached block recorded with `owner`.
+  void Invalidate(CacheOwner owner) EXCLUDES(mu_);
+  // Drops `blkno` from the cache and from the running transaction (the block was
+  // freed, and its image no longer matters).
+  void Forget(uint64_t blkno) EXCLUDES(mu_);
+
+  // True if `blkno` may not be allocated yet (freed, not yet checkpointed; invariant 3).
+  bool Quarantined(uint64_t blkno) const EXCLUDES(mu_);
+
+  // Stops the background committer after a final Commit(). Idempotent.
+  Status Stop() EXCLUDES(mu_, commit_mu_);
+
+  // Statistics for tests, benchmarks and dumps.
+  struct Stats {
+    uint64_t commits = 0;
+    uint64_t committed_blocks = 0;
+    uint64_t cache_hits = 0;
+    uint64_t cache_misses = 0;
+    size_t cached = 0;
+    size_t dirty = 0;
+  };
+  Stats stats() const EXCLUDES(mu_);
+
+  // A handle on the running transaction. Not thread-safe; one per operation.
+  class Handle {
+   public:
+    ~Handle();
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+    // Records the new image of `blkno` (cache and running transaction).
+    // REQUIRES: image.size() == block size.
+    void Put(uint64_t blkno, std::vector<uint8_t> image, CacheOwner owner = 0);
+    // Frees `blkno` as far as the cache is concerned and quarantines it until the
+    // journal is checkpointed past this transaction (invariant 3).
+    void Freed(uint64_t blkno);
+    // Runs `fn` after this transaction is durable (e.g. to release quarantined blocks).
+    void OnCommit(std::function<void()> fn);
+
+   private:
+    friend class MetaCache;
+    explicit Handle(MetaCache* ms) : ms_(ms) {}
+    MetaCache* const ms_;
+  };
+
+ private:
+  struct Entry {
+    std::vector<uint8_t> data;
+    CacheOwner owner = 0;
+    bool dirty = false;
+    std::list<uint64_t>::iterator lru;
+  };
+
+  void EndHandle() EXCLUDES(mu_);
+  void PutLocked(uint64_t blkno, std::vector<uint8_t> image, CacheOwner owner) REQUIRES(mu_);
+  void Touch(Entry* e, uint64_t blkno) REQUIRES(mu_);
+  void EvictLocked() REQUIRES(mu_);
+  Status CommitLocked() REQUIRES(commit_mu_) EXCLUDES(mu_);
+  void CommitterLoop();
+
+  BlockDevice* const dev_;
+  const BlockContext ctx_;
+  const uint64_t block_count_;
+  Journal* const journal_;
+  Clock* const clock_;
+  const MetaCacheOptions options_;
+
+  Mutex commit_mu_{LockRank::kFsCommit, "fs.commit"};
+  mutable Mutex mu_{LockRank::kFsBlockCache, "fs.meta_store"};
+  CondVar cv_{&mu_};
+  std::unordered_map<uint64_t, Entry> cache_ GUARDED_BY(mu_);
+  std::list<uint64_t> lru_ GUARDED_BY(mu_);  // clean blocks, least recent first
+  std::map<uint64_t, std::vector<uint8_t>> running_ GUARDED_BY(mu_);  // dirty images
+  std::vector<std::function<void()>> on_commit_ GUARDED_BY(mu_);
+  std::set<uint64_t> quarantine_ GUARDED_BY(mu_);       // freed, not checkpointed
+  std::vector<uint64_t> freed_running_ GUARDED_BY(mu_);  // freed in the running txn
+  size_t handles_ GUARDED_BY(mu_) = 0;
+  size_t reserved_ GUARDED_BY(mu_) = 0;
+  bool committing_ GUARDED_BY(mu_) = false;
+  bool failed_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
+  Stats stats_ GUARDED_BY(mu_);
+  std::thread committer_;
+};
+
+}  // namespace cohort::fs

@@ -1,0 +1,521 @@
+// fs/fuse/fuse_server.cc: the FUSE low-level operations over FileSystem.
+#include "fs/fuse/fuse_server.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "common/logging.h"
+
+namespace cohort::fs {
+namespace {
+
+FuseServer* Server(fuse_req_t req) { return static_cast<FuseServer*>(fuse_req_userdata(req)); }
+
+OpContext ContextOf(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  OpContext o;
+  o.uid = c->uid;
+  o.gid = c->gid;
+  o.pid = static_cast<uint32_t>(c->pid);
+  o.umask = c->umask;
+  return o;
+}
+
+// Runs `fn` and turns an escaping exception into an error reply (STYLE.md principle 5).
+template <typename Fn>
+void Guard(fuse_req_t req, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::bad_alloc&) {
+    fuse_reply_err(req, ENOMEM);
+  } catch (const std::exception& e) {
+    COHORT_LOG_ERROR("FUSE request failed with an exception: {}", e.what());
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, s.ToErrno()); }
+
+void FillEntry(FuseServer* srv, const EntryInfo& info, fuse_entry_param* e) {
+  std::memset(e, 0, sizeof *e);
+  e->ino = srv->ToId(info.ino);
+  e->generation = info.generation;
+  e->attr = info.attr;
+  e->attr.st_ino = e->ino;
+  e->attr_timeout = srv->options().timeout_seconds;
+  e->entry_timeout = srv->options().timeout_seconds;
+}
+
+void ReplyEntry(fuse_req_t req, const Result<EntryInfo>& r) {
+  if (!r.ok()) return ReplyStatus(req, r.status());
+  fuse_entry_param e;
+  FillEntry(Server(req), *r, &e);
+  if (fuse_reply_entry(req, &e) != 0) {
+    // The kernel did not take the entry (interrupted): give the lookup count back.
+    Server(req)->fs()->Forget(r->ino, 1);
+  }
+}
+
+void ReplyAttr(fuse_req_t req, fuse_ino_t id, const Result<struct stat>& r) {
+  if (!r.ok()) return ReplyStatus(req, r.status());
+  struct stat st = *r;
+  st.st_ino = id;
+  fuse_reply_attr(req, &st, Server(req)->options().timeout_seconds);
+}
+
+// ---------------------------------------------------------------------------- the ops
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  auto* srv = static_cast<FuseServer*>(userdata);
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 1 << 20;
+  unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_AUTO_INVAL_DATA |
+                  FUSE_CAP_ASYNC_DIO | FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_EXPORT_SUPPORT;
+  conn->want |= (want & conn->capable);
+  // No writeback cache: writes reach the daemon at once, so a demotion never has dirty
+  // kernel pages to launder (docs/locking.md §3 rule 1). No kernel-local POSIX locks
+  // either: they would not hold across the cluster.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  (void)srv;
+}
+
+void OpDestroy(void* userdata) {}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] {
+    FuseServer* srv = Server(req);
+    ReplyEntry(req, srv->fs()->Lookup(ContextOf(req), srv->ToIno(parent), name));
+  });
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t id, uint64_t n) {
+  try {
+    Server(req)->fs()->Forget(Server(req)->ToIno(id), n);
+  } catch (...) {
+  }
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* f) {
+  try {
+    for (size_t i = 0; i < count; ++i) {
+      Server(req)->fs()->Forget(Server(req)->ToIno(f[i].ino), f[i].nlookup);
+    }
+  } catch (...) {
+  }
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t id, fuse_file_info*) {
+  Guard(req, [&] { ReplyAttr(req, id, Server(req)->fs()->GetAttr(Server(req)->ToIno(id))); });
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set, fuse_file_info*) {
+  Guard(req, [&] {
+    SetAttrRequest r;
+    if (to_set & FUSE_SET_ATTR_MODE) r.mode = attr->st_mode;
+    if (to_set & FUSE_SET_ATTR_UID) r.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
+    if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<uint64_t>(attr->st_size);
+    auto ns = [](const timespec& t) { return int64_t{t.tv_sec} * kNanosPerSecond + t.tv_nsec; };
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+      r.atime_ns = SetAttrRequest::kTimeNow;
+    } else if (to_set & FUSE_SET_ATTR_ATIME) {
+      r.atime_ns = ns(attr->st_atim);
+    }
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+      r.mtime_ns = SetAttrRequest::kTimeNow;
+    } else if (to_set & FUSE_SET_ATTR_MTIME) {
+      r.mtime_ns = ns(attr->st_mtim);
+    }
+    if (to_set & FUSE_SET_ATTR_CTIME) r.ctime_ns = ns(attr->st_ctim);
+    ReplyAttr(req, id, Server(req)->fs()->SetAttr(ContextOf(req), Server(req)->ToIno(id), r));
+  });
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t id) {
+  Guard(req, [&] {
+    auto r = Server(req)->fs()->Readlink(Server(req)->ToIno(id));
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    fuse_reply_readlink(req, r->c_str());
+  });
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Guard(req, [&] {
+    FuseServer* srv = Server(req);
+    OpContext c = ContextOf(req);
+    c.umask = 0;  // the kernel applied it already
+    ReplyEntry(req, srv->fs()->Mknod(c, srv->ToIno(parent), name, mode, rdev));
+  });
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Guard(req, [&] {
+    FuseServer* srv = Server(req);
+    OpContext c = ContextOf(req);
+    c.umask = 0;
+    ReplyEntry(req, srv->fs()->Mkdir(c, srv->ToIno(parent), name, mode));
+  });
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] {
+    ReplyStatus(req, Server(req)->fs()->Unlink(ContextOf(req), Server(req)->ToIno(parent), name));
+  });
+}
+
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] {
+    ReplyStatus(req, Server(req)->fs()->Rmdir(ContextOf(req), Server(req)->ToIno(parent), name));
+  });
+}
+
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  Guard(req, [&] {
+    FuseServer* srv = Server(req);
+    ReplyEntry(req, srv->fs()->Symlink(ContextOf(req), srv->ToIno(parent), name, link));
+  });
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  Guard(req, [&] {
+    FuseServer* srv = Server(req);
+    ReplyStatus(req, srv->fs()->Rename(ContextOf(req), srv->ToIno(parent), name,
+                                       srv->ToIno(newparent), newname, flags));
+  });
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent, const char* newname) {
+  Guard(req, [&] {
+    FuseServer* srv = Server(req);
+    ReplyEntry(req, srv->fs()->Link(ContextOf(req), srv->ToIno(id), srv->ToIno(newparent), newname));
+  });
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t id, fuse_file_info* fi) {
+  Guard(req, [&] {
+    Status s = Server(req)->fs()->Open(ContextOf(req), Server(req)->ToIno(id), fi->flags);
+    if (!s.ok()) return ReplyStatus(req, s);
+    fi->keep_cache = 1;  // the page cache stays valid while mtime does (AUTO_INVAL_DATA)
+    if (fuse_reply_open(req, fi) != 0) (void)Server(req)->fs()->Release(Server(req)->ToIno(id));
+  });
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  Guard(req, [&] {
+    FuseServer* srv = Server(req);
+    OpContext c = ContextOf(req);
+    c.umask = 0;
+    auto r = srv->fs()->Create(c, srv->ToIno(parent), name, mode, fi->flags);
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    fuse_entry_param e;
+    FillEntry(srv, *r, &e);
+    fi->keep_cache = 1;
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      srv->fs()->Forget(r->ino, 1);
+      (void)srv->fs()->Release(r->ino);
+    }
+  });
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t id, size_t size, off_t off, fuse_file_info*) {
+  Guard(req, [&] {
+    std::vector<uint8_t> buf;
+    Status s = Server(req)->fs()->Read(Server(req)->ToIno(id), static_cast<uint64_t>(off), size, &buf);
+    if (!s.ok()) return ReplyStatus(req, s);
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
+  });
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t id, const char* data, size_t size, off_t off,
+             fuse_file_info* fi) {
+  Guard(req, [&] {
+    FuseServer* srv = Server(req);
+    uint64_t ino = srv->ToIno(id);
+    uint64_t at = static_cast<uint64_t>(off);
+    bool append = (fi->flags & O_APPEND) != 0;
+    auto r = srv->fs()->Write(ContextOf(req), ino, at,
+                              std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), size),
+                              append);
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    fuse_reply_write(req, *r);
+  });
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void OpRelease(fuse_req_t req, fuse_ino_t id, fuse_file_info*) {
+  Guard(req, [&] { ReplyStatus(req, Server(req)->fs()->Release(Server(req)->ToIno(id))); });
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t id, int datasync, fuse_file_info*) {
+  Guard(req, [&] { ReplyStatus(req, Server(req)->fs()->Fsync(Server(req)->ToIno(id), datasync)); });
+}
+
+void OpOpendir(fuse_req_t req, fuse_ino_t id, fuse_file_info* fi) {
+  Guard(req, [&] {
+    Status s = Server(req)->fs()->OpenDir(ContextOf(req), Server(req)->ToIno(id));
+    if (!s.ok()) return ReplyStatus(req, s);
+    fuse_reply_open(req, fi);
+  });
+}
+
+void ReadDirCommon(fuse_req_t req, fuse_ino_t id, size_t size, off_t off, bool plus) {
+  FuseServer* srv = Server(req);
+  // Entries are small; ask for roughly what fits, the rest comes with the next call.
+  size_t max = std::max<size_t>(1, size / (plus ? 160 : 32));
+  auto r = srv->fs()->ReadDir(srv->ToIno(id), static_cast<uint64_t>(off), max, plus);
+  if (!r.ok()) return ReplyStatus(req, r.status());
+  std::vector<char> buf(size);
+  size_t used = 0;
+  size_t i = 0;
+  for (; i < r->size(); ++i) {
+    DirItem& it = (*r)[i];
+    size_t n;
+    if (plus) {
+      fuse_entry_param e{};
+      if (it.entry) {
+        FillEntry(srv, *it.entry, &e);
+      } else {
+        e.attr.st_ino = srv->ToId(it.ino);
+        e.attr.st_mode = it.type << 12;
+      }
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, it.name.c_str(), &e,
+                                 static_cast<off_t>(it.cookie));
+    } else {
+      struct stat st {};
+      st.st_ino = srv->ToId(it.ino);
+      st.st_mode = it.type << 12;
+      n = fuse_add_direntry(req, buf.data() + used, size - used, it.name.c_str(), &st,
+                            static_cast<off_t>(it.cookie));
+    }
+    if (n > size - used) break;
+    used += n;
+  }
+  // Entries we looked up but could not send give their lookup count back.
+  for (size_t k = i; k < r->size(); ++k) {
+    if ((*r)[k].entry) srv->fs()->Forget((*r)[k].entry->ino, 1);
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t id, size_t size, off_t off, fuse_file_info*) {
+  Guard(req, [&] { ReadDirCommon(req, id, size, off, false); });
+}
+
+void OpReaddirplus(fuse_req_t req, fuse_ino_t id, size_t size, off_t off, fuse_file_info*) {
+  Guard(req, [&] { ReadDirCommon(req, id, size, off, true); });
+}
+
+void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void OpFsyncdir(fuse_req_t req, fuse_ino_t id, int datasync, fuse_file_info*) {
+  Guard(req, [&] { ReplyStatus(req, Server(req)->fs()->Fsync(Server(req)->ToIno(id), datasync)); });
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t) {
+  Guard(req, [&] {
+    auto r = Server(req)->fs()->StatFs();
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    struct statvfs s {};
+    s.f_bsize = r->block_size;
+    s.f_frsize = r->block_size;
+    s.f_blocks = r->blocks;
+    s.f_bfree = r->free_blocks;
+    s.f_bavail = r->free_blocks;
+    s.f_files = r->files;
+    s.f_ffree = r->free_files;
+    s.f_favail = r->free_files;
+    s.f_namemax = r->name_max;
+    fuse_reply_statfs(req, &s);
+  });
+}
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t id, const char* name, const char* value, size_t size,
+                int flags) {
+  Guard(req, [&] {
+    ReplyStatus(req, Server(req)->fs()->SetXattr(
+                         ContextOf(req), Server(req)->ToIno(id), name,
+                         std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(value), size),
+                         flags));
+  });
+}
+
+void OpGetxattr(fuse_req_t req, fuse_ino_t id, const char* name, size_t size) {
+  Guard(req, [&] {
+    auto r = Server(req)->fs()->GetXattr(Server(req)->ToIno(id), name);
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    if (size == 0) return (void)fuse_reply_xattr(req, r->size());
+    if (size < r->size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, reinterpret_cast<const char*>(r->data()), r->size());
+  });
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t id, size_t size) {
+  Guard(req, [&] {
+    auto r = Server(req)->fs()->ListXattr(Server(req)->ToIno(id));
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    std::string all;
+    for (auto& n : *r) {
+      all += n;
+      all.push_back('\0');
+    }
+    if (size == 0) return (void)fuse_reply_xattr(req, all.size());
+    if (size < all.size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, all.data(), all.size());
+  });
+}
+
+void OpRemovexattr(fuse_req_t req, fuse_ino_t id, const char* name) {
+  Guard(req, [&] {
+    ReplyStatus(req, Server(req)->fs()->RemoveXattr(ContextOf(req), Server(req)->ToIno(id), name));
+  });
+}
+
+void OpAccess(fuse_req_t req, fuse_ino_t id, int mask) {
+  Guard(req, [&] {
+    ReplyStatus(req, Server(req)->fs()->Access(ContextOf(req), Server(req)->ToIno(id), mask));
+  });
+}
+
+void OpFallocate(fuse_req_t req, fuse_ino_t id, int mode, off_t off, off_t len,
+                 fuse_file_info*) {
+  Guard(req, [&] {
+    if (off < 0 || len <= 0) return (void)fuse_reply_err(req, EINVAL);
+    ReplyStatus(req, Server(req)->fs()->Fallocate(ContextOf(req), Server(req)->ToIno(id), mode,
+                                                  static_cast<uint64_t>(off),
+                                                  static_cast<uint64_t>(len)));
+  });
+}
+
+void OpLseek(fuse_req_t req, fuse_ino_t id, off_t off, int whence, fuse_file_info*) {
+  Guard(req, [&] {
+    if (off < 0) return (void)fuse_reply_err(req, ENXIO);
+    auto r = Server(req)->fs()->Lseek(Server(req)->ToIno(id), static_cast<uint64_t>(off), whence);
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    fuse_reply_lseek(req, static_cast<off_t>(*r));
+  });
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops{};
+  ops.init = OpInit;
+  ops.destroy = OpDestroy;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetattr;
+  ops.setattr = OpSetattr;
+  ops.readlink = OpReadlink;
+  ops.mknod = OpMknod;
+  ops.mkdir = OpMkdir;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.symlink = OpSymlink;
+  ops.rename = OpRename;
+  ops.link = OpLink;
+  ops.open = OpOpen;
+  ops.create = OpCreate;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.release = OpRelease;
+  ops.fsync = OpFsync;
+  ops.opendir = OpOpendir;
+  ops.readdir = OpReaddir;
+  ops.readdirplus = OpReaddirplus;
+  ops.releasedir = OpReleasedir;
+  ops.fsyncdir = OpFsyncdir;
+  ops.statfs = OpStatfs;
+  ops.setxattr = OpSetxattr;
+  ops.getxattr = OpGetxattr;
+  ops.listxattr = OpListxattr;
+  ops.removexattr = OpRemovexattr;
+  ops.access = OpAccess;
+  ops.fallocate = OpFallocate;
+  ops.lseek = OpLseek;
+  return ops;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FuseServer>> FuseServer::Create(FileSystem* fs, FuseServerOptions options) {
+  auto srv = std::unique_ptr<FuseServer>(new FuseServer(fs, std::move(options)));
+  std::vector<std::string> args{"cohort"};
+  if (srv->options_.debug) args.push_back("-d");
+  std::string o = "default_permissions,fsname=" + srv->options_.fsname + ",subtype=cohort";
+  if (srv->options_.allow_other) o += ",allow_other";
+  if (srv->options_.read_only) o += ",ro";
+  for (const auto& x : srv->options_.extra_options) o += "," + x;
+  args.push_back("-o");
+  args.push_back(o);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_lowlevel_ops ops = MakeOps();
+  srv->se_ = fuse_session_new(&fargs, &ops, sizeof ops, srv.get());
+  if (srv->se_ == nullptr) return Status::InvalidArgument("FUSE rejected the mount options: " + o);
+  return srv;
+}
+
+FuseServer::~FuseServer() {
+  Unmount();
+  if (se_) {
+    if (signals_) fuse_remove_signal_handlers(se_);
+    fuse_session_destroy(se_);
+  }
+}
+
+Status FuseServer::Mount() {
+  if (fuse_session_mount(se_, options_.mountpoint.c_str()) != 0) {
+    return Status::IOError("cannot mount FUSE at " + options_.mountpoint +
+                           " (is /dev/fuse there, fuse3 installed, the directory empty?)");
+  }
+  mounted_ = true;
+  return Status::OK();
+}
+
+Status FuseServer::Loop() {
+  if (!signals_ && fuse_set_signal_handlers(se_) == 0) signals_ = true;
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(options_.max_threads));
+  serving_ = true;
+  int rc = fuse_session_loop_mt(se_, cfg);
+  serving_ = false;
+  fuse_loop_cfg_destroy(cfg);
+  if (rc < 0) return Status::FromErrno(-rc, "FUSE session loop");
+  return Status::OK();
+}
+
+void FuseServer::Exit() {
+  if (se_) fuse_session_exit(se_);
+}
+
+void FuseServer::Unmount() {
+  if (mounted_ && se_) {
+    fuse_session_unmount(se_);
+    mounted_ = false;
+  }
+}
+
+void FuseServer::InvalidateAttributes(uint64_t ino) {
+  if (!serving_ || se_ == nullptr) return;
+  // Attributes only (offset -1): takes no kernel page or directory lock, so it cannot
+  // deadlock with requests waiting on the glock being given up (docs/locking.md §3).
+  int rc = fuse_lowlevel_notify_inval_inode(se_, ToId(ino), -1, 0);
+  if (rc != 0 && rc != -ENOENT) {
+    COHORT_LOG_WARN("notify_inval_inode({}) failed: {}", ino, std::strerror(-rc));
+  }
+}
+
+}  // namespace cohort::fs

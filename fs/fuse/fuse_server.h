@@ -1,0 +1,80 @@
+// fs/fuse/fuse_server.h: the FUSE low-level session that serves a FileSystem
+// (DESIGN.md §7, §11; docs/filesystem.md §8).
+//
+// The adapter is the only place where FUSE types and errno values appear: each request
+// becomes one FileSystem call, its Status becomes an errno once (Status::ToErrno), and
+// every path sends exactly one reply (fuse_lowlevel.h's contract). No exception leaves a
+// callback: std::bad_alloc becomes ENOMEM, anything else EIO.
+//
+// Session settings: 1 MiB reads and writes, a multi-threaded loop, readdirplus,
+// default_permissions (the kernel checks mode bits and ACLs), FUSE_CAP_AUTO_INVAL_DATA
+// and long attribute/entry timeouts whose validity the glocks maintain
+// (docs/locking.md §3). FUSE's root id 1 is the filesystem's root inode; every other
+// FUSE id is the inode number itself.
+//
+// Thread safety: Loop() runs the session's worker threads; InvalidateAttributes() may be
+// called from any thread (the glock worker) while they run.
+#pragma once
+
+#define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
+#include <fuse3/fuse_lowlevel.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "fs/core/filesystem.h"
+
+namespace cohort::fs {
+
+struct FuseServerOptions {
+  std::string mountpoint;
+  std::string fsname = "cohort";       // shown in /proc/mounts
+  bool allow_other = false;             // let other users in (needs root or user_allow_other)
+  bool read_only = false;
+  bool debug = false;                   // libfuse's -d
+  int max_threads = 16;
+  double timeout_seconds = 86400.0;     // attr/entry validity while our glocks hold
+  std::vector<std::string> extra_options;  // passed to the kernel mount as -o
+};
+
+class FuseServer final : public KernelInvalidator {
+ public:
+  // Creates the session for `fs` (not yet mounted). `fs` must outlive the server.
+  static Result<std::unique_ptr<FuseServer>> Create(FileSystem* fs, FuseServerOptions options);
+  ~FuseServer() override;
+
+  // Mounts at the mountpoint. Errors: IOError with libfuse's reason.
+  Status Mount();
+  // Serves requests until the filesystem is unmounted (fusermount3 -u / umount) or
+  // Exit() is called. Installs SIGINT/SIGTERM/SIGHUP handlers that call Exit().
+  Status Loop();
+  // Makes Loop() return (async-signal-safe through libfuse's handlers).
+  void Exit();
+  // Unmounts if mounted. Idempotent.
+  void Unmount();
+
+  // KernelInvalidator.
+  void InvalidateAttributes(uint64_t ino) override;
+
+  // FUSE id <-> inode number.
+  uint64_t ToIno(fuse_ino_t id) const { return id == FUSE_ROOT_ID ? fs_->root_inode() : id; }
+  fuse_ino_t ToId(uint64_t ino) const { return ino == fs_->root_inode() ? FUSE_ROOT_ID : ino; }
+
+  FileSystem* fs() const { return fs_; }
+  const FuseServerOptions& options() const { return options_; }
+
+ private:
+  FuseServer(FileSystem* fs, FuseServerOptions options) : fs_(fs), options_(std::move(options)) {}
+
+  FileSystem* const fs_;
+  const FuseServerOptions options_;
+  fuse_session* se_ = nullptr;
+  bool mounted_ = false;
+  bool signals_ = false;
+  std::atomic<bool> serving_{false};
+};
+
+}  // namespace cohort::fs

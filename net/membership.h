@@ -1,0 +1,82 @@
+// net/membership.h: the membership agreement of docs/wire-protocol.md §7 as a pure,
+// deterministic state machine (no sockets, no clock): the transport feeds it the live
+// links, the peers' HEARTBEAT reports and PROPOSE messages, and sends what it asks.
+//
+// Invariants:
+//  1. view().generation only grows; every installed generation is
+//     (counter << 8 | installer) with counter > every counter seen before (§7.2).
+//  2. view() contains self, and, at install time, only peers live to this node with the
+//     incarnation listed.
+//  3. quorate == (votes of the members) * 2 > (all configured votes).
+//
+// Thread safety: none; the transport guards it with its membership mutex.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/frame.h"
+#include "net/transport.h"
+
+namespace cohort::net {
+
+class Membership {
+ public:
+  // `votes`: every configured node and its votes (self included).
+  Membership(NodeId self, uint64_t self_incarnation, std::map<NodeId, uint32_t> votes);
+
+  // What the caller must do after an evaluation.
+  struct Action {
+    bool installed = false;            // view() changed: deliver it
+    std::optional<ProposeMsg> propose; // send to every member but self
+  };
+
+  // The live peers (without self) and their incarnations, ascending by id. Reports of
+  // peers no longer live (or live with another incarnation) are forgotten.
+  void SetLive(std::vector<Member> live);
+  // The latest HEARTBEAT of live peer `from` (ignored if `from` is not live).
+  void SetReport(NodeId from, const HeartbeatMsg& hb);
+  // Runs §7.3. `tick` is true on the heartbeat tick (counts re-proposal ticks).
+  Action Evaluate(bool tick);
+  // §7.3 rule 2. Returns true if the proposal was installed.
+  bool OnPropose(NodeId from, const ProposeMsg& p);
+
+  // The installed view as the Transport interface shows it.
+  MembershipView view() const;
+  uint64_t generation() const { return generation_; }
+  const std::vector<Member>& members() const { return members_; }
+  // This node's links for its HEARTBEAT (ascending ids).
+  std::vector<NodeId> LinkIds() const;
+  // Incarnation of member `id` in the installed view, 0 if not a member.
+  uint64_t MemberIncarnation(NodeId id) const;
+  NodeId Coordinator() const;
+  std::string DebugString() const;
+
+  static uint64_t CounterOf(uint64_t generation) { return generation >> 8; }
+  // Heartbeat ticks a change waits for peers' reports to catch up (§7.3).
+  static constexpr int kMaxDeferTicks = 3;
+
+ private:
+  void Install(uint64_t generation, std::vector<Member> members);
+  uint64_t NextGeneration();
+  void NoteGeneration(uint64_t g);
+  bool IsLive(const Member& m) const;
+
+  const NodeId self_;
+  const uint64_t self_incarnation_;
+  const std::map<NodeId, uint32_t> votes_;
+  uint32_t total_votes_ = 0;
+
+  uint64_t max_counter_ = 0;
+  uint64_t generation_ = 0;
+  std::vector<Member> members_;          // ascending
+  std::vector<Member> live_;             // ascending, without self
+  std::map<NodeId, HeartbeatMsg> reports_;
+  std::map<NodeId, int> mismatch_ticks_;
+  int defer_ticks_ = 0;
+};
+
+}  // namespace cohort::net

@@ -1,0 +1,129 @@
+// tests/fs/fuse/mount_fixture.cc: see mount_fixture.h.
+#include "tests/fs/fuse/mount_fixture.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace cohort::testing {
+
+CohortCluster::CohortCluster(ClusterSpec spec) : spec_(spec) {
+  daemons_.resize(spec_.nodes + 1);
+  guards_.resize(spec_.nodes + 1);
+  std::random_device rd;
+  base_port_ = 20000 + static_cast<int>(rd() % 20000);
+}
+
+CohortCluster::~CohortCluster() {
+  for (int i = 1; i <= spec_.nodes; ++i) {
+    if (daemons_[i] && daemons_[i]->running()) {
+      daemons_[i]->Signal(SIGTERM);
+      if (daemons_[i]->Wait(std::chrono::seconds(20)) == -1) daemons_[i]->Kill();
+    }
+    if (guards_[i]) guards_[i]->Unmount();
+  }
+}
+
+bool CohortCluster::Setup() {
+  // Other users (permission tests) must be able to reach the mount points.
+  chmod(dir_.path().c_str(), 0755);
+  image_ = dir_.Sub("disk.img");
+  {
+    std::ofstream f(image_);
+  }
+  if (truncate(image_.c_str(), static_cast<off_t>(spec_.image_bytes)) != 0) {
+    ADD_FAILURE() << "truncate image";
+    return false;
+  }
+  int journals = spec_.journals ? spec_.journals : spec_.nodes;
+  std::string out;
+  std::vector<std::string> argv{COHORT_MKFS, "-q", "-c", "testcluster", "-j",
+                                std::to_string(journals), "-J", "16M"};
+  std::istringstream extra(spec_.mkfs_extra);
+  for (std::string w; extra >> w;) argv.push_back(w);
+  argv.push_back(image_);
+  int rc = RunCommand(argv, &out);
+  if (rc != 0) {
+    ADD_FAILURE() << "mkfs.cohort failed (" << rc << "): " << out;
+    return false;
+  }
+  std::string key = dir_.Sub("cluster.key");
+  {
+    std::ofstream k(key);
+    k << "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+  }
+  chmod(key.c_str(), 0600);
+  cluster_file_ = dir_.Sub("cluster.toml");
+  std::ofstream c(cluster_file_);
+  c << "[cluster]\nname = \"testcluster\"\nkey_file = \"cluster.key\"\n\n"
+    << "[timeouts]\nheartbeat_interval_ms = 100\ndead_timeout_ms = 1500\n"
+    << "reconnect_interval_ms = 100\n";
+  for (int i = 1; i <= spec_.nodes; ++i) {
+    c << "\n[[node]]\nid = " << i << "\nname = \"n" << i << "\"\naddress = \"127.0.0." << i
+      << ":" << base_port_ << "\"\n";
+    mkdir(mnt(i).c_str(), 0755);
+  }
+  return true;
+}
+
+bool CohortCluster::Start(int node) {
+  daemons_[node] = std::make_unique<Subprocess>();
+  std::string err;
+  if (!daemons_[node]->Start({COHORT_BIN, "mount", image_, mnt(node), "-f", "-o",
+                              "cluster=" + cluster_file_ + ",node=" + std::to_string(node) +
+                                  ",quorum_timeout=60,allow_other"},
+                             log(node), &err)) {
+    ADD_FAILURE() << err;
+    return false;
+  }
+  guards_[node] = std::make_unique<MountGuard>(mnt(node));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (IsFuseMounted(mnt(node))) return true;
+    if (daemons_[node]->Wait(std::chrono::milliseconds(20)) != -1) {
+      ADD_FAILURE() << "daemon " << node << " exited before mounting:\n" << ReadLog(node);
+      return false;
+    }
+  }
+  ADD_FAILURE() << "node " << node << " did not mount in 60 s:\n" << ReadLog(node);
+  return false;
+}
+
+int CohortCluster::Stop(int node) {
+  if (!daemons_[node]) return -1;
+  daemons_[node]->Signal(SIGTERM);
+  int st = daemons_[node]->Wait(std::chrono::seconds(30));
+  if (st == -1) daemons_[node]->Kill();
+  if (guards_[node]) guards_[node]->Unmount();
+  return st;
+}
+
+int CohortCluster::Unmount(int node) {
+  std::string out;
+  RunCommand({"/usr/bin/fusermount3", "-u", mnt(node)}, &out);
+  int st = daemons_[node] ? daemons_[node]->Wait(std::chrono::seconds(30)) : -1;
+  if (st == -1 && daemons_[node]) daemons_[node]->Kill();
+  return st;
+}
+
+void CohortCluster::Kill(int node) {
+  if (daemons_[node]) daemons_[node]->Kill();
+  std::string out;
+  RunCommand({"/usr/bin/fusermount3", "-u", "-z", mnt(node)}, &out);
+}
+
+std::string CohortCluster::ReadLog(int node) const {
+  std::ifstream in(log(node));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace cohort::testing

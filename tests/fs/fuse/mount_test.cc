@@ -1,0 +1,458 @@
+// Mount tests: a real `cohort mount` daemon serving an image file through FUSE, driven
+// with ordinary system calls. Each test checks one behaviour, including the errno of
+// error cases. Label `mount`; under CI=true they fail if FUSE cannot mount.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "fs/block_device.h"
+#include "tests/fs/core/fs_fixture.h"
+#include "tests/fs/fuse/mount_fixture.h"
+
+namespace cohort::testing {
+namespace {
+
+std::string ReadFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+// Runs `fn` in a child process as uid/gid 65534 and returns its exit code.
+int AsNobody(const std::function<int()>& fn) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(100);
+    _exit(fn());
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 101;
+}
+
+class MountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    COHORT_REQUIRE_FUSE();
+    ASSERT_TRUE(c_.Setup());
+    ASSERT_TRUE(c_.Start(1));
+  }
+  void TearDown() override {
+    if (!c_.image().empty() && IsFuseMounted(c_.mnt(1))) {
+      int st = c_.Unmount(1);
+      EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "daemon exit " << st << "\n"
+                                                         << c_.ReadLog(1);
+      auto dev = fs::FileBlockDevice::Open(c_.image(), {});
+      ASSERT_TRUE(dev.ok());
+      Status s = fs::testing::CheckFilesystem(dev->get());
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    }
+  }
+  std::string P(const std::string& rel) { return c_.path(1, rel); }
+
+  CohortCluster c_;
+};
+
+TEST_F(MountTest, FileWrittenIsReadBackWithSizeAndMode) {
+  WriteFile(P("hello.txt"), "hello through FUSE");
+  EXPECT_EQ(ReadFile(P("hello.txt")), "hello through FUSE");
+  struct stat st;
+  ASSERT_EQ(stat(P("hello.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 18);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
+TEST_F(MountTest, OneMiBWritesAndReadsOfALargeFile) {
+  int fd = open(P("big").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  std::string block(1 << 20, 'b');
+  for (int i = 0; i < 64; ++i) {
+    block[0] = static_cast<char>('A' + i % 26);
+    ASSERT_EQ(pwrite(fd, block.data(), block.size(), static_cast<off_t>(i) << 20), 1 << 20);
+  }
+  std::string back(1 << 20, '\0');
+  ASSERT_EQ(pread(fd, back.data(), back.size(), 37 << 20), 1 << 20);
+  EXPECT_EQ(back[0], 'A' + 37 % 26);
+  EXPECT_EQ(back[100], 'b');
+  close(fd);
+}
+
+TEST_F(MountTest, ODirectWriteAndReadWork) {
+  int fd = open(P("direct").c_str(), O_CREAT | O_RDWR | O_DIRECT, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  void* buf = nullptr;
+  ASSERT_EQ(posix_memalign(&buf, 4096, 1 << 20), 0);
+  std::memset(buf, 0x5c, 1 << 20);
+  EXPECT_EQ(pwrite(fd, buf, 1 << 20, 0), 1 << 20) << strerror(errno);
+  std::memset(buf, 0, 1 << 20);
+  EXPECT_EQ(pread(fd, buf, 1 << 20, 0), 1 << 20) << strerror(errno);
+  EXPECT_EQ(static_cast<unsigned char*>(buf)[4095], 0x5c);
+  free(buf);
+  close(fd);
+}
+
+TEST_F(MountTest, SparseFileLargerThanFourGiB) {
+  int fd = open(P("sparse").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  off_t far = (6ll << 30) + 5;
+  ASSERT_EQ(pwrite(fd, "x", 1, far), 1);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, far + 1);
+  EXPECT_LT(st.st_blocks, 64);
+  EXPECT_EQ(lseek(fd, 0, SEEK_DATA), far / 4096 * 4096);
+  EXPECT_EQ(lseek(fd, 0, SEEK_HOLE), 0);
+  char c = 0;
+  ASSERT_EQ(pread(fd, &c, 1, 1 << 30), 1);
+  EXPECT_EQ(c, 0);
+  close(fd);
+}
+
+TEST_F(MountTest, MissingNameIsENOENT) {
+  errno = 0;
+  EXPECT_EQ(open(P("missing").c_str(), O_RDONLY), -1);
+  EXPECT_EQ(errno, ENOENT);
+}
+
+TEST_F(MountTest, ExclusiveCreateOfExistingIsEEXIST) {
+  WriteFile(P("e"), "1");
+  EXPECT_EQ(open(P("e").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644), -1);
+  EXPECT_EQ(errno, EEXIST);
+  EXPECT_EQ(mkdir(P("e").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EEXIST);
+}
+
+TEST_F(MountTest, RmdirOfNonEmptyIsENOTEMPTY) {
+  ASSERT_EQ(mkdir(P("d").c_str(), 0755), 0);
+  WriteFile(P("d/f"), "x");
+  EXPECT_EQ(rmdir(P("d").c_str()), -1);
+  EXPECT_EQ(errno, ENOTEMPTY);
+}
+
+TEST_F(MountTest, DirectoryOpenedForWritingIsEISDIR) {
+  ASSERT_EQ(mkdir(P("d").c_str(), 0755), 0);
+  EXPECT_EQ(open(P("d").c_str(), O_WRONLY), -1);
+  EXPECT_EQ(errno, EISDIR);
+  EXPECT_EQ(unlink(P("d").c_str()), -1);
+  EXPECT_EQ(errno, EISDIR);
+}
+
+TEST_F(MountTest, PathThroughAFileIsENOTDIR) {
+  WriteFile(P("f"), "x");
+  EXPECT_EQ(mkdir(P("f/sub").c_str(), 0755), -1);
+  EXPECT_EQ(errno, ENOTDIR);
+}
+
+TEST_F(MountTest, RenameToAnotherFilesystemIsEXDEV) {
+  WriteFile(P("f"), "x");
+  std::string outside = c_.dir().Sub("outside");
+  EXPECT_EQ(rename(P("f").c_str(), outside.c_str()), -1);
+  EXPECT_EQ(errno, EXDEV);
+}
+
+TEST_F(MountTest, SymlinkLoopIsELOOP) {
+  ASSERT_EQ(symlink("b", P("a").c_str()), 0);
+  ASSERT_EQ(symlink("a", P("b").c_str()), 0);
+  EXPECT_EQ(open(P("a").c_str(), O_RDONLY), -1);
+  EXPECT_EQ(errno, ELOOP);
+  char buf[16] = {};
+  ASSERT_EQ(readlink(P("a").c_str(), buf, sizeof buf), 1);
+  EXPECT_STREQ(buf, "b");
+}
+
+TEST_F(MountTest, NameOf256BytesIsENAMETOOLONG) {
+  EXPECT_EQ(open(P(std::string(256, 'n')).c_str(), O_CREAT | O_WRONLY, 0644), -1);
+  EXPECT_EQ(errno, ENAMETOOLONG);
+}
+
+TEST_F(MountTest, OtherUserReadingPrivateFileIsEACCES) {
+  WriteFile(P("private"), "secret");
+  ASSERT_EQ(chmod(P("private").c_str(), 0600), 0);
+  std::string p = P("private");
+  int rc = AsNobody([&] { return open(p.c_str(), O_RDONLY) == -1 && errno == EACCES ? 0 : 1; });
+  EXPECT_EQ(rc, 0);
+}
+
+TEST_F(MountTest, NonOwnerChmodIsEPERM) {
+  WriteFile(P("mine"), "x");
+  ASSERT_EQ(chmod(P("mine").c_str(), 0666), 0);
+  std::string p = P("mine");
+  int rc = AsNobody([&] { return chmod(p.c_str(), 0777) == -1 && errno == EPERM ? 0 : 1; });
+  EXPECT_EQ(rc, 0);
+}
+
+TEST_F(MountTest, StickyDirectoryStopsOthersFromDeleting) {
+  ASSERT_EQ(mkdir(P("tmp").c_str(), 0777), 0);
+  ASSERT_EQ(chmod(P("tmp").c_str(), 01777), 0);
+  WriteFile(P("tmp/roots"), "x");
+  std::string p = P("tmp/roots");
+  int rc = AsNobody([&] { return unlink(p.c_str()) == -1 && errno == EPERM ? 0 : 1; });
+  EXPECT_EQ(rc, 0);
+}
+
+TEST_F(MountTest, WriteByNonOwnerClearsSetuid) {
+  WriteFile(P("suid"), "x");
+  ASSERT_EQ(chmod(P("suid").c_str(), 04777), 0);
+  std::string p = P("suid");
+  int rc = AsNobody([&] {
+    int fd = open(p.c_str(), O_WRONLY);
+    if (fd < 0) return 2;
+    int r = write(fd, "y", 1) == 1 ? 0 : 3;
+    close(fd);
+    return r;
+  });
+  ASSERT_EQ(rc, 0);
+  struct stat st;
+  ASSERT_EQ(stat(p.c_str(), &st), 0);
+  EXPECT_FALSE(st.st_mode & S_ISUID);
+}
+
+TEST_F(MountTest, WriteBeyondMaximumFileSizeIsEFBIG) {
+  int fd = open(P("efbig").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(pwrite(fd, "x", 1, (1ll << 50) + 1), -1);
+  EXPECT_EQ(errno, EFBIG);
+  close(fd);
+}
+
+TEST_F(MountTest, RenameFlagsNoReplaceAndExchange) {
+  WriteFile(P("a"), "A");
+  WriteFile(P("b"), "B");
+  EXPECT_EQ(syscall(SYS_renameat2, AT_FDCWD, P("a").c_str(), AT_FDCWD, P("b").c_str(),
+                    RENAME_NOREPLACE),
+            -1);
+  EXPECT_EQ(errno, EEXIST);
+  ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, P("a").c_str(), AT_FDCWD, P("b").c_str(),
+                    RENAME_EXCHANGE),
+            0);
+  EXPECT_EQ(ReadFile(P("a")), "B");
+  EXPECT_EQ(ReadFile(P("b")), "A");
+}
+
+TEST_F(MountTest, RenameAndLinkAcrossDirectories) {
+  ASSERT_EQ(mkdir(P("x").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(P("y").c_str(), 0755), 0);
+  WriteFile(P("x/f"), "moved");
+  ASSERT_EQ(rename(P("x/f").c_str(), P("y/g").c_str()), 0);
+  ASSERT_EQ(link(P("y/g").c_str(), P("x/h").c_str()), 0);
+  struct stat st;
+  ASSERT_EQ(stat(P("x/h").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 2u);
+  EXPECT_EQ(ReadFile(P("x/h")), "moved");
+}
+
+TEST_F(MountTest, UnlinkedOpenFileStaysReadableUntilClose) {
+  int fd = open(P("tmp").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "still here", 10), 10);
+  ASSERT_EQ(unlink(P("tmp").c_str()), 0);
+  char buf[16] = {};
+  ASSERT_EQ(pread(fd, buf, 10, 0), 10);
+  EXPECT_STREQ(buf, "still here");
+  close(fd);
+}
+
+TEST_F(MountTest, XattrsRoundTripAndSmallBufferIsERANGE) {
+  WriteFile(P("x"), "x");
+  ASSERT_EQ(setxattr(P("x").c_str(), "user.k", "value", 5, 0), 0);
+  char buf[16] = {};
+  EXPECT_EQ(getxattr(P("x").c_str(), "user.k", buf, sizeof buf), 5);
+  EXPECT_EQ(std::string(buf, 5), "value");
+  EXPECT_EQ(getxattr(P("x").c_str(), "user.k", buf, 2), -1);
+  EXPECT_EQ(errno, ERANGE);
+  EXPECT_EQ(getxattr(P("x").c_str(), "user.none", buf, sizeof buf), -1);
+  EXPECT_EQ(errno, ENODATA);
+  char list[64] = {};
+  EXPECT_EQ(listxattr(P("x").c_str(), list, sizeof list), 7);
+  ASSERT_EQ(removexattr(P("x").c_str(), "user.k"), 0);
+}
+
+TEST_F(MountTest, FallocatePunchHoleReadsZeros) {
+  int fd = open(P("p").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  std::string data(1 << 20, 'p');
+  ASSERT_EQ(write(fd, data.data(), data.size()), 1 << 20);
+  ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 65536, 65536), 0)
+      << strerror(errno);
+  char c = 'x';
+  ASSERT_EQ(pread(fd, &c, 1, 70000), 1);
+  EXPECT_EQ(c, 0);
+  EXPECT_EQ(lseek(fd, 0, SEEK_HOLE), 65536);
+  close(fd);
+}
+
+TEST_F(MountTest, UtimensatWithOmitAndNowFollowsPosix) {
+  WriteFile(P("t"), "x");
+  struct timespec ts[2];
+  ts[0].tv_sec = 1000;
+  ts[0].tv_nsec = 0;
+  ts[1].tv_sec = 0;
+  ts[1].tv_nsec = UTIME_OMIT;
+  struct stat before;
+  ASSERT_EQ(stat(P("t").c_str(), &before), 0);
+  ASSERT_EQ(utimensat(AT_FDCWD, P("t").c_str(), ts, 0), 0);
+  struct stat st;
+  ASSERT_EQ(stat(P("t").c_str(), &st), 0);
+  EXPECT_EQ(st.st_atim.tv_sec, 1000);
+  EXPECT_EQ(st.st_mtim.tv_sec, before.st_mtim.tv_sec);
+  ts[1].tv_nsec = UTIME_NOW;
+  ASSERT_EQ(utimensat(AT_FDCWD, P("t").c_str(), ts, 0), 0);
+  ASSERT_EQ(stat(P("t").c_str(), &st), 0);
+  EXPECT_GE(st.st_mtim.tv_sec, before.st_mtim.tv_sec);
+}
+
+TEST_F(MountTest, MknodMakesFifo) {
+  ASSERT_EQ(mkfifo(P("fifo").c_str(), 0600), 0);
+  struct stat st;
+  ASSERT_EQ(stat(P("fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+}
+
+TEST_F(MountTest, ReaddirOfTwoThousandEntriesListsEachOnce) {
+  ASSERT_EQ(mkdir(P("many").c_str(), 0755), 0);
+  for (int i = 0; i < 2000; ++i) WriteFile(P("many/entry-" + std::to_string(i)), "");
+  DIR* d = opendir(P("many").c_str());
+  ASSERT_NE(d, nullptr);
+  std::set<std::string> names;
+  while (dirent* e = readdir(d)) EXPECT_TRUE(names.insert(e->d_name).second) << e->d_name;
+  closedir(d);
+  EXPECT_EQ(names.size(), 2002u);
+}
+
+TEST_F(MountTest, StatfsReportsSpaceThatShrinksWhenWriting) {
+  struct statvfs a, b;
+  ASSERT_EQ(statvfs(P("").c_str(), &a), 0);
+  WriteFile(P("fill"), std::string(8 << 20, 'f'));
+  ASSERT_EQ(statvfs(P("").c_str(), &b), 0);
+  EXPECT_LT(b.f_bfree, a.f_bfree);
+  EXPECT_EQ(a.f_bsize, 4096u);
+}
+
+TEST_F(MountTest, FsyncReturnsSuccess) {
+  int fd = open(P("durable").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "d", 1), 1);
+  EXPECT_EQ(fsync(fd), 0);
+  EXPECT_EQ(fdatasync(fd), 0);
+  close(fd);
+}
+
+TEST_F(MountTest, DataSurvivesUnmountAndRemount) {
+  ASSERT_EQ(mkdir(P("keep").c_str(), 0755), 0);
+  WriteFile(P("keep/f"), std::string(100000, 'k'));
+  int st = c_.Unmount(1);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << c_.ReadLog(1);
+  ASSERT_TRUE(c_.Start(1));
+  EXPECT_EQ(ReadFile(P("keep/f")), std::string(100000, 'k'));
+}
+
+TEST_F(MountTest, SigtermUnmountsCleanly) {
+  WriteFile(P("f"), "x");
+  int st = c_.Stop(1);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << "\n" << c_.ReadLog(1);
+  EXPECT_FALSE(IsFuseMounted(c_.mnt(1)));
+  ASSERT_TRUE(c_.Start(1));
+  EXPECT_EQ(ReadFile(P("f")), "x");
+}
+
+TEST_F(MountTest, KillDashNineDuringWritesRecoversFsyncedFiles) {
+  for (int i = 0; i < 20; ++i) {
+    std::string p = P("synced-" + std::to_string(i));
+    int fd = open(p.c_str(), O_CREAT | O_WRONLY, 0644);
+    ASSERT_GE(fd, 0);
+    std::string data(5000 + i, static_cast<char>('a' + i));
+    ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(fsync(fd), 0);
+    close(fd);
+  }
+  for (int i = 0; i < 50; ++i) WriteFile(P("unsynced-" + std::to_string(i)), std::string(3000, 'u'));
+  c_.Kill(1);
+  ASSERT_TRUE(c_.Start(1));  // replays the journal
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(ReadFile(P("synced-" + std::to_string(i))), std::string(5000 + i, static_cast<char>('a' + i)));
+  }
+}
+
+TEST_F(MountTest, MountHelperStartsDaemonForMountCommand) {
+  int st = c_.Unmount(1);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  std::string out;
+  int rc = RunCommand({COHORT_MOUNT_HELPER, c_.image(), c_.mnt(1), "-o",
+                       "cluster=" + c_.dir().Sub("cluster.toml") + ",node=1"},
+                      &out, std::chrono::seconds(60));
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_TRUE(IsFuseMounted(c_.mnt(1)));
+  WriteFile(P("via-helper"), "ok");
+  EXPECT_EQ(ReadFile(P("via-helper")), "ok");
+  MountGuard g(c_.mnt(1));
+  g.Unmount();
+  // The detached daemon exits by itself after the unmount; wait for the image to be
+  // released before the fixture's checks read it.
+  for (int i = 0; i < 200 && IsFuseMounted(c_.mnt(1)); ++i) usleep(20000);
+  usleep(300000);
+}
+
+TEST(MountErrorsTest, WrongClusterNameIsRefusedWithAClearMessage) {
+  COHORT_REQUIRE_FUSE();
+  CohortCluster c;
+  ASSERT_TRUE(c.Setup());
+  // Make the image belong to another cluster.
+  std::string out;
+  ASSERT_EQ(RunCommand({COHORT_MKFS, "-q", "-f", "-c", "othercluster", "-j", "1", c.image()}, &out), 0)
+      << out;
+  Subprocess p;
+  ASSERT_TRUE(p.Start({COHORT_BIN, "mount", c.image(), c.mnt(1), "-f", "-o",
+                       "cluster=" + c.dir().Sub("cluster.toml") + ",node=1"},
+                      c.log(1)));
+  int st = p.Wait(std::chrono::seconds(60));
+  ASSERT_NE(st, -1);
+  EXPECT_EQ(WEXITSTATUS(st), 1);
+  EXPECT_NE(c.ReadLog(1).find("belongs to cluster 'othercluster'"), std::string::npos)
+      << c.ReadLog(1);
+  EXPECT_FALSE(IsFuseMounted(c.mnt(1)));
+}
+
+TEST(MountErrorsTest, GarbageDeviceIsRefused) {
+  COHORT_REQUIRE_FUSE();
+  CohortCluster c;
+  ASSERT_TRUE(c.Setup());
+  {
+    std::ofstream f(c.image(), std::ios::trunc);
+    f << std::string(1 << 20, 'g');
+  }
+  Subprocess p;
+  ASSERT_TRUE(p.Start({COHORT_BIN, "mount", c.image(), c.mnt(1), "-f", "-o",
+                       "cluster=" + c.dir().Sub("cluster.toml") + ",node=1"},
+                      c.log(1)));
+  int st = p.Wait(std::chrono::seconds(60));
+  ASSERT_NE(st, -1);
+  EXPECT_EQ(WEXITSTATUS(st), 1);
+  EXPECT_NE(c.ReadLog(1).find("superblock"), std::string::npos) << c.ReadLog(1);
+}
+
+}  // namespace
+}  // namespace cohort::testing
