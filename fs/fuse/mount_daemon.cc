@@ -130,7 +130,9 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   FuseServerOptions fopt;
   fopt.mountpoint = cmd.mountpoint;
   fopt.fsname = "cohort:" + cmd.device;
-  fopt.allow_other = cmd.allow_other;
+  // As root, serve every user (permissions are enforced by default_permissions); a
+  // non-root daemon needs user_allow_other in /etc/fuse.conf for that, so asks for it.
+  fopt.allow_other = cmd.allow_other || geteuid() == 0;
   fopt.read_only = cmd.read_only || (*fs)->read_only();
   fopt.debug = cmd.debug;
   fopt.extra_options = cmd.fuse_options;

@@ -34,7 +34,7 @@ struct MountCommand {
   bool read_only = false;
   bool foreground = false;
   bool debug = false;
-  bool allow_other = false;
+  bool allow_other = false;      // always on when the daemon runs as root
   std::string logfile;           // daemon log (default: stderr, /dev/null when detached)
   std::string log_level = "info";
   double quorum_timeout_seconds = 120;

@@ -73,6 +73,28 @@ bool CohortCluster::Setup() {
   return true;
 }
 
+bool CohortCluster::StartAll() {
+  for (int i = 1; i <= spec_.nodes; ++i) {
+    daemons_[i] = std::make_unique<Subprocess>();
+    std::string err;
+    if (!daemons_[i]->Start({COHORT_BIN, "mount", image_, mnt(i), "-f", "-o",
+                             "cluster=" + cluster_file_ + ",node=" + std::to_string(i) +
+                                 ",quorum_timeout=60,allow_other"},
+                            log(i), &err)) {
+      ADD_FAILURE() << err;
+      return false;
+    }
+    guards_[i] = std::make_unique<MountGuard>(mnt(i));
+  }
+  for (int i = 1; i <= spec_.nodes; ++i) {
+    if (!guards_[i]->WaitMounted(std::chrono::seconds(60))) {
+      ADD_FAILURE() << "node " << i << " did not mount:\n" << ReadLog(i);
+      return false;
+    }
+  }
+  return true;
+}
+
 bool CohortCluster::Start(int node) {
   daemons_[node] = std::make_unique<Subprocess>();
   std::string err;

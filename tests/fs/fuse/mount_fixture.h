@@ -27,6 +27,8 @@ class CohortCluster {
   bool Setup();
   // Starts node i (1-based) and waits for its mount.
   bool Start(int node);
+  // Starts every node at once (a node mounts only once a majority is up) and waits.
+  bool StartAll();
   // Stops node i with SIGTERM (clean unmount) and waits; returns its exit status.
   int Stop(int node);
   // Unmounts node i with fusermount3 -u and waits for the daemon to exit.

@@ -1,0 +1,99 @@
+// Cluster tests of the filesystem: three `cohort mount` daemons on one image file,
+// each with its own mount point and address, seeing one filesystem (label `cluster`).
+// The full coherence suite of the multi-node issue builds on this fixture.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "fs/block_device.h"
+#include "tests/fs/core/fs_fixture.h"
+#include "tests/fs/fuse/mount_fixture.h"
+
+namespace cohort::testing {
+namespace {
+
+std::string ReadFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::set<std::string> List(const std::string& dir) {
+  std::set<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.insert(n);
+  }
+  closedir(d);
+  return names;
+}
+
+class ClusterMountTest : public ::testing::Test {
+ protected:
+  ClusterMountTest() : c_(ClusterSpec{.nodes = 3}) {}
+  void SetUp() override {
+    COHORT_REQUIRE_FUSE();
+    ASSERT_TRUE(c_.Setup());
+    ASSERT_TRUE(c_.StartAll());
+  }
+  void TearDown() override {
+    if (c_.image().empty() || !IsFuseMounted(c_.mnt(1))) return;
+    for (int i = 1; i <= 3; ++i) {
+      int st = c_.Unmount(i);
+      EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << i << "\n" << c_.ReadLog(i);
+    }
+    auto dev = fs::FileBlockDevice::Open(c_.image(), {});
+    ASSERT_TRUE(dev.ok());
+    Status s = fs::testing::CheckFilesystem(dev->get());
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  CohortCluster c_;
+};
+
+TEST_F(ClusterMountTest, FileWrittenOnOneNodeIsReadOnAnotherAndListedOnAThird) {
+  {
+    std::ofstream out(c_.path(1, "greeting"));
+    out << "hello from node 1";
+  }
+  EXPECT_EQ(ReadFile(c_.path(2, "greeting")), "hello from node 1");
+  EXPECT_EQ(List(c_.mnt(3)), (std::set<std::string>{"greeting"}));
+  struct stat st;
+  ASSERT_EQ(stat(c_.path(3, "greeting").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 17);
+}
+
+TEST_F(ClusterMountTest, DirectoryMadeOnOneNodeIsUsableFromTheOthers) {
+  ASSERT_EQ(mkdir(c_.path(2, "shared").c_str(), 0755), 0);
+  {
+    std::ofstream out(c_.path(3, "shared/from3"));
+    out << "three";
+  }
+  EXPECT_EQ(List(c_.path(1, "shared")), (std::set<std::string>{"from3"}));
+  EXPECT_EQ(ReadFile(c_.path(1, "shared/from3")), "three");
+}
+
+TEST_F(ClusterMountTest, AppendOnAnotherNodeIsSeenByTheWriter) {
+  {
+    std::ofstream out(c_.path(1, "log"));
+    out << "one\n";
+  }
+  {
+    std::ofstream out(c_.path(3, "log"), std::ios::app);
+    out << "three\n";
+  }
+  EXPECT_EQ(ReadFile(c_.path(1, "log")), "one\nthree\n");
+}
+
+}  // namespace
+}  // namespace cohort::testing
