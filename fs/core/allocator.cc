@@ -116,6 +116,10 @@ void Allocator::InvalidateGroup(uint64_t g) {
 }
 
 Status Allocator::Reserve(Reservation* r, uint64_t blocks, uint64_t goal) {
+  // Freed blocks stay quarantined until a checkpoint; when many are waiting (a big file
+  // was just deleted), commit now so that they count as free again. No handle is open
+  // here (REQUIRES above), so committing is allowed.
+  if (ms_->quarantined() > 1024) COHORT_RETURN_IF_ERROR(ms_->Commit());
   uint64_t have = 0;
   for (uint64_t g : r->groups) {
     auto free = FreeEstimate(g);
@@ -230,7 +234,7 @@ Result<std::pair<uint64_t, uint32_t>> Allocator::AllocRun(Reservation& r, MetaCa
         COHORT_RETURN_IF_ERROR(AddDeltas(h, -static_cast<int64_t>(good), 0));
         return std::make_pair(first, good);
       }
-      local_goal = first + 1;
+      local_goal = ms_->QuarantineEnd(first);  // past the whole quarantined stretch
     }
     PutGroup(h, ag, g);
   }

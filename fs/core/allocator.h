@@ -116,7 +116,6 @@ class Allocator {
 
   Mutex mu_{LockRank::kFsAllocGroup, "fs.allocator"};
   std::map<uint64_t, std::unique_ptr<AllocGroup>> loaded_ GUARDED_BY(mu_);
-  uint64_t cursor_ GUARDED_BY(mu_) = 0;  // rotates over this node's groups
 };
 
 }  // namespace cohort::fs

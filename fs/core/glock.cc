@@ -373,7 +373,16 @@ void GlockManager::Demote(Glock* gl, dlm::LockMode to) {
     if (!s.ok()) COHORT_LOG_ERROR("glock {}: sync before demote failed: {}", gl->ToString(),
                                   s.ToString());
   }
-  if (ModeRank(to) < ModeRank(dlm::LockMode::kPR)) callbacks_->InvalidateGlock(gl);
+  // At shutdown nothing will use the caches again: skip the invalidation (it would cost
+  // a cache scan per glock).
+  bool shutting_down;
+  {
+    MutexLock l(&table_mu_);
+    shutting_down = shut_down_;
+  }
+  if (ModeRank(to) < ModeRank(dlm::LockMode::kPR) && !shutting_down) {
+    callbacks_->InvalidateGlock(gl);
+  }
   Status s;
   {
     MutexLock l(&gl->mu_);

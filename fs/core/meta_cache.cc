@@ -218,6 +218,21 @@ bool MetaCache::Quarantined(uint64_t blkno) const {
   return quarantine_.count(blkno) != 0;
 }
 
+uint64_t MetaCache::QuarantineEnd(uint64_t blkno) const {
+  MutexLock l(&mu_);
+  auto it = quarantine_.find(blkno);
+  while (it != quarantine_.end() && *it == blkno) {
+    ++blkno;
+    ++it;
+  }
+  return blkno;
+}
+
+size_t MetaCache::quarantined() const {
+  MutexLock l(&mu_);
+  return quarantine_.size();
+}
+
 MetaCache::Stats MetaCache::stats() const {
   MutexLock l(&mu_);
   Stats s = stats_;

@@ -91,6 +91,10 @@ class MetaCache {
 
   // True if `blkno` may not be allocated yet (freed, not yet checkpointed; invariant 3).
   bool Quarantined(uint64_t blkno) const EXCLUDES(mu_);
+  // The first block at or after `blkno` that is not quarantined.
+  uint64_t QuarantineEnd(uint64_t blkno) const EXCLUDES(mu_);
+  // Blocks in quarantine now.
+  size_t quarantined() const EXCLUDES(mu_);
 
   // Stops the background committer after a final Commit(). Idempotent.
   Status Stop() EXCLUDES(mu_, commit_mu_);

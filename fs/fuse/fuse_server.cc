@@ -230,7 +230,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void OpRead(fuse_req_t req, fuse_ino_t id, size_t size, off_t off, fuse_file_info*) {
   Guard(req, [&] {
-    std::vector<uint8_t> buf;
+    thread_local std::vector<uint8_t> buf;  // keeps its capacity between requests
     Status s = Server(req)->fs()->Read(Server(req)->ToIno(id), static_cast<uint64_t>(off), size, &buf);
     if (!s.ok()) return ReplyStatus(req, s);
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), buf.size());
