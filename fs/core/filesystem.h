@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -232,6 +233,14 @@ class FileSystem final : public GlockCallbacks {
   Result<EntryInfo> MakeNode(const OpContext& c, uint64_t parent, std::string_view name,
                              uint32_t mode, uint64_t rdev, std::string_view symlink_target);
   Status RemoveName(const OpContext& c, uint64_t parent, std::string_view name, bool dir);
+  // Finds `name` in directory `pci` and takes holders (`mode`) on the directory and the
+  // inode it names, in lock order, re-checking the name under both (a rename may race);
+  // both are loaded. Errors: NotDir, NotFound, Busy (kept racing), Corruption.
+  Result<CachedInode*> LockChild(CachedInode* pci, std::string_view name, HolderMode mode,
+                                 std::vector<GlockHolder>* holders);
+  // Frees an inode without links unless it is open on this node or another one (then
+  // the last Release frees it). REQUIRES: ci's glock held EX.
+  Status FreeIfUnused(CachedInode* ci);
   // Drops one link of `ci` (already removed from its directory) inside `h`.
   Status DropLink(MetaCache::Handle& h, Reservation& r, CachedInode* ci, bool is_dir);
   // Frees an inode with no links and no opener: its blocks, then the inode block.
@@ -241,6 +250,11 @@ class FileSystem final : public GlockCallbacks {
   Status OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
   Status ReclaimOrphans();
   Status Truncate(CachedInode* ci, uint64_t size);
+  // Rebuilds the extent tree from `remain`, frees the runs `to_free`, applies `also` to
+  // the inode and stores it, in one transaction. REQUIRES: ci's glock held EX.
+  Status UnmapExtents(CachedInode* ci, const std::vector<Extent>& remain,
+                      const std::vector<std::pair<uint64_t, uint32_t>>& to_free,
+                      const std::function<void(Inode*)>& also);
   Status WriteData(CachedInode* ci, uint64_t off, std::span<const uint8_t> data);
   Status ZeroRange(CachedInode* ci, uint64_t off, uint64_t len);
   Status UnshareInline(CachedInode* ci, Reservation& r, MetaCache::Handle& h);

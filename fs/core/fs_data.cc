@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <set>
 
 #include "common/logging.h"
@@ -247,6 +248,36 @@ Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint
 
 // --------------------------------------------------------------------------- truncate
 
+Status FileSystem::UnmapExtents(CachedInode* ci, const std::vector<Extent>& remain,
+                                const std::vector<std::pair<uint64_t, uint32_t>>& to_free,
+                                const std::function<void(Inode*)>& also) {
+  // One transaction: the tree rebuilt from `remain` (freeing the old node blocks), the
+  // runs of `to_free` freed, the inode stored. The groups of everything freed are
+  // locked first, then room for the new tree reserved (docs/filesystem.md §2).
+  Inode& d = ci->disk;
+  FileMap map = MapOf(ci);
+  std::vector<uint64_t> touched;
+  for (auto [p, n] : to_free) {
+    touched.push_back(p);
+    touched.push_back(p + n - 1);
+  }
+  COHORT_ASSIGN_OR_RETURN(auto nodes, map.NodeBlocks(d));
+  touched.insert(touched.end(), nodes.begin(), nodes.end());
+  Reservation r;
+  COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, touched));
+  COHORT_RETURN_IF_ERROR(alloc_->Reserve(&r, map.BlocksForExtents(remain.size()), ci->ino));
+  COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(32 + nodes.size() + 4 * r.groups.size()));
+  COHORT_RETURN_IF_ERROR(map.Rebuild(&d, r, *h, remain));
+  for (auto [p, n] : to_free) {
+    COHORT_RETURN_IF_ERROR(alloc_->Free(r, *h, p, n));
+    d.blocks -= std::min<uint64_t>(d.blocks, n);
+  }
+  also(&d);
+  Store(*h, ci);
+  return Status::OK();
+}
+
+
 Status FileSystem::Truncate(CachedInode* ci, uint64_t size) {
   if (size > kMaxFileSize) return Status::FileTooBig("size past the maximum file size");
   Inode& d = ci->disk;
@@ -301,27 +332,9 @@ Status FileSystem::Truncate(CachedInode* ci, uint64_t size) {
       }
     }
     if (to_free.empty()) break;
-    std::vector<uint64_t> touched;
-    for (auto [p, n] : to_free) {
-      touched.push_back(p);
-      touched.push_back(p + n - 1);
-    }
-    COHORT_ASSIGN_OR_RETURN(auto nodes, map.NodeBlocks(d));
-    touched.insert(touched.end(), nodes.begin(), nodes.end());
-    Reservation r;
-    COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, touched));
-    COHORT_RETURN_IF_ERROR(alloc_->Reserve(&r, map.BlocksForExtents(remain.size()), ci->ino));
-    COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(32 + nodes.size() + 4 * r.groups.size()));
-    COHORT_RETURN_IF_ERROR(map.Rebuild(&d, r, *h, remain));
-    for (auto [p, n] : to_free) {
-      COHORT_RETURN_IF_ERROR(alloc_->Free(r, *h, p, n));
-      d.blocks -= std::min<uint64_t>(d.blocks, n);
-    }
-    if (!size_set) {
-      d.size = std::min(d.size, size);
-      size_set = true;
-    }
-    Store(*h, ci);
+    uint64_t new_size = size_set ? d.size : std::min(d.size, size);
+    size_set = true;
+    COHORT_RETURN_IF_ERROR(UnmapExtents(ci, remain, to_free, [&](Inode* in) { in->size = new_size; }));
   }
   // Zero the tail of the last kept block so that a later extension reads zeros.
   if (size % bs != 0 && size < d.size + bs) {
@@ -420,24 +433,9 @@ Status FileSystem::Fallocate(const OpContext& c, uint64_t ino, int mode, uint64_
         }
       }
       if (!to_free.empty()) {
-        std::vector<uint64_t> touched;
-        for (auto [p, n] : to_free) {
-          touched.push_back(p);
-          touched.push_back(p + n - 1);
-        }
-        COHORT_ASSIGN_OR_RETURN(auto nodes, map.NodeBlocks(d));
-        touched.insert(touched.end(), nodes.begin(), nodes.end());
-        Reservation r;
-        COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, touched));
-        COHORT_RETURN_IF_ERROR(alloc_->Reserve(&r, map.BlocksForExtents(remain.size()), ino));
-        COHORT_ASSIGN_OR_RETURN(auto th, ms_->Begin(32 + nodes.size() + 4 * r.groups.size()));
-        COHORT_RETURN_IF_ERROR(map.Rebuild(&d, r, *th, remain));
-        for (auto [p, n] : to_free) {
-          COHORT_RETURN_IF_ERROR(alloc_->Free(r, *th, p, n));
-          d.blocks -= std::min<uint64_t>(d.blocks, n);
-        }
-        d.ctime_ns = Now();
-        Store(*th, ci);
+        COHORT_RETURN_IF_ERROR(UnmapExtents(ci, remain, to_free, [&](Inode* in) {
+          in->ctime_ns = Now();
+        }));
       }
     }
     return Status::OK();

@@ -43,37 +43,56 @@ Status CheckName(std::string_view name) {
 
 // ------------------------------------------------------------------------------ lookup
 
-Result<EntryInfo> FileSystem::Lookup(const OpContext& c, uint64_t parent,
-                                     std::string_view name) {
-  COHORT_RETURN_IF_ERROR(CheckName(name));
-  CachedInode* pci = Get(parent);
+Result<FileSystem::CachedInode*> FileSystem::LockChild(CachedInode* pci, std::string_view name,
+                                                       HolderMode mode,
+                                                       std::vector<GlockHolder>* holders) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     uint64_t child;
     {
       COHORT_ASSIGN_OR_RETURN(GlockHolder ph, Hold(pci, HolderMode::kShared));
       if (!pci->disk.is_dir()) return Status::NotDir();
-      Directory dir = DirOf(pci);
-      COHORT_ASSIGN_OR_RETURN(auto e, dir.Lookup(pci->disk, name));
+      COHORT_ASSIGN_OR_RETURN(auto e, DirOf(pci).Lookup(pci->disk, name));
       if (!e) return Status::NotFound(std::string(name));
       child = e->inode;
     }
-    // Both holders, in order, then check the name still names the child.
+    // Both holders, in lock order, then check the name still names the child.
     CachedInode* cci = Get(child);
-    COHORT_ASSIGN_OR_RETURN(auto holders,
-                            glocks_->AcquireMany({{pci->gl, HolderMode::kShared},
-                                                  {cci->gl, HolderMode::kShared}}));
+    COHORT_ASSIGN_OR_RETURN(*holders,
+                            glocks_->AcquireMany({{pci->gl, mode}, {cci->gl, mode}}));
     COHORT_RETURN_IF_ERROR(Load(pci));
-    Directory dir = DirOf(pci);
-    COHORT_ASSIGN_OR_RETURN(auto e, dir.Lookup(pci->disk, name));
+    COHORT_ASSIGN_OR_RETURN(auto e, DirOf(pci).Lookup(pci->disk, name));
     if (!e) return Status::NotFound(std::string(name));
-    if (e->inode != child) continue;  // renamed meanwhile: look again
+    if (e->inode != child) {  // renamed meanwhile: look again
+      holders->clear();
+      continue;
+    }
     Status s = Load(cci);
-    if (!s.ok()) return s.Is(Code::kStale) ? Status::Corruption(
-                                                 "directory entry names a freed inode")
-                                           : s;
-    return EntryOf(cci);
+    if (s.Is(Code::kStale)) return Status::Corruption("directory entry names a freed inode");
+    COHORT_RETURN_IF_ERROR(s);
+    return cci;
   }
-  return Status::Busy("lookup kept racing with renames");
+  return Status::Busy("kept racing with renames");
+}
+
+Status FileSystem::FreeIfUnused(CachedInode* ci) {
+  // Free now unless it is open here or on another node (the open glock tells); else it
+  // stays on the orphan list until the last close.
+  {
+    MutexLock l(&table_mu_);
+    if (ci->nopen > 0) return Status::OK();
+  }
+  auto oh = glocks_->Acquire(ci->open_gl, HolderMode::kExclusive, /*try_only=*/true);
+  if (oh.ok()) return FreeInode(ci);
+  return oh.code() == Code::kWouldBlock ? Status::OK() : oh.status();
+}
+
+Result<EntryInfo> FileSystem::Lookup(const OpContext& c, uint64_t parent,
+                                     std::string_view name) {
+  COHORT_RETURN_IF_ERROR(CheckName(name));
+  std::vector<GlockHolder> holders;
+  COHORT_ASSIGN_OR_RETURN(CachedInode * cci,
+                          LockChild(Get(parent), name, HolderMode::kShared, &holders));
+  return EntryOf(cci);
 }
 
 Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
@@ -270,64 +289,29 @@ Status FileSystem::RemoveName(const OpContext& c, uint64_t parent, std::string_v
   if (read_only_) return Status::ReadOnly();
   COHORT_RETURN_IF_ERROR(CheckName(name));
   CachedInode* pci = Get(parent);
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    uint64_t child;
-    {
-      COHORT_ASSIGN_OR_RETURN(GlockHolder ph, Hold(pci, HolderMode::kShared));
-      if (!pci->disk.is_dir()) return Status::NotDir();
-      Directory dir = DirOf(pci);
-      COHORT_ASSIGN_OR_RETURN(auto e, dir.Lookup(pci->disk, name));
-      if (!e) return Status::NotFound(std::string(name));
-      child = e->inode;
-    }
-    CachedInode* cci = Get(child);
-    COHORT_ASSIGN_OR_RETURN(auto holders,
-                            glocks_->AcquireMany({{pci->gl, HolderMode::kExclusive},
-                                                  {cci->gl, HolderMode::kExclusive}}));
-    COHORT_RETURN_IF_ERROR(Load(pci));
-    Inode& p = pci->disk;
-    Directory dir = DirOf(pci);
-    COHORT_ASSIGN_OR_RETURN(auto e, dir.Lookup(p, name));
-    if (!e) return Status::NotFound(std::string(name));
-    if (e->inode != child) continue;
-    COHORT_RETURN_IF_ERROR(Load(cci));
-    Inode& d = cci->disk;
-    if (want_dir && !d.is_dir()) return Status::NotDir();
-    if (!want_dir && d.is_dir()) return Status::IsDir();
-    if (want_dir && d.dir_entries > 0) return Status::NotEmpty();
-    COHORT_RETURN_IF_ERROR(CheckSticky(c, p, d));
+  std::vector<GlockHolder> holders;
+  COHORT_ASSIGN_OR_RETURN(CachedInode * cci,
+                          LockChild(pci, name, HolderMode::kExclusive, &holders));
+  Inode& p = pci->disk;
+  Inode& d = cci->disk;
+  if (want_dir && !d.is_dir()) return Status::NotDir();
+  if (!want_dir && d.is_dir()) return Status::IsDir();
+  if (want_dir && d.dir_entries > 0) return Status::NotEmpty();
+  COHORT_RETURN_IF_ERROR(CheckSticky(c, p, d));
 
-    Reservation r;
-    COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, {child}));
-    bool gone = false;
-    {
-      COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(12 + 2 * r.groups.size()));
-      COHORT_RETURN_IF_ERROR(dir.Remove(&p, r, *h, name));
-      if (want_dir) p.nlink -= std::min<uint32_t>(p.nlink, 1);
-      p.mtime_ns = NextMtime(p);
-      p.ctime_ns = p.mtime_ns;
-      Store(*h, pci);
-      COHORT_RETURN_IF_ERROR(DropLink(*h, r, cci, want_dir));
-      gone = d.nlink == 0;
-    }
-    r = Reservation();
-    if (gone) {
-      // Free now unless it is open here or on another node (the open glock tells).
-      bool open_here;
-      {
-        MutexLock l(&table_mu_);
-        open_here = cci->nopen > 0;
-      }
-      if (!open_here) {
-        auto oh = glocks_->Acquire(cci->open_gl, HolderMode::kExclusive, /*try_only=*/true);
-        if (oh.ok()) return FreeInode(cci);
-        if (oh.code() != Code::kWouldBlock) return oh.status();
-      }
-      // Open somewhere: it stays on the orphan list until the last close.
-    }
-    return Status::OK();
+  Reservation r;
+  COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, {cci->ino}));
+  {
+    COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(12 + 2 * r.groups.size()));
+    COHORT_RETURN_IF_ERROR(DirOf(pci).Remove(&p, r, *h, name));
+    if (want_dir) p.nlink -= std::min<uint32_t>(p.nlink, 1);
+    p.mtime_ns = NextMtime(p);
+    p.ctime_ns = p.mtime_ns;
+    Store(*h, pci);
+    COHORT_RETURN_IF_ERROR(DropLink(*h, r, cci, want_dir));
   }
-  return Status::Busy("remove kept racing with renames");
+  r = Reservation();
+  return d.nlink == 0 ? FreeIfUnused(cci) : Status::OK();
 }
 
 Status FileSystem::Unlink(const OpContext& c, uint64_t parent, std::string_view name) {
@@ -481,19 +465,7 @@ Status FileSystem::Rename(const OpContext& c, uint64_t parent, std::string_view 
       }
     }
     r = Reservation();
-    if (tgt_gone) {
-      bool open_here;
-      {
-        MutexLock l(&table_mu_);
-        open_here = tgt->nopen > 0;
-      }
-      if (!open_here) {
-        auto oh = glocks_->Acquire(tgt->open_gl, HolderMode::kExclusive, /*try_only=*/true);
-        if (oh.ok()) return FreeInode(tgt);
-        if (oh.code() != Code::kWouldBlock) return oh.status();
-      }
-    }
-    return Status::OK();
+    return tgt_gone ? FreeIfUnused(tgt) : Status::OK();
   }
   return Status::Busy("rename kept racing with other renames");
 }
@@ -591,13 +563,7 @@ Status FileSystem::Release(uint64_t ino) {
   if (s.Is(Code::kStale)) return Status::OK();  // already freed
   COHORT_RETURN_IF_ERROR(s);
   if (ci->disk.nlink != 0) return Status::OK();
-  {
-    MutexLock l(&table_mu_);
-    if (ci->nopen > 0) return Status::OK();  // reopened meanwhile
-  }
-  auto oh = glocks_->Acquire(ci->open_gl, HolderMode::kExclusive, /*try_only=*/true);
-  if (!oh.ok()) return oh.code() == Code::kWouldBlock ? Status::OK() : oh.status();
-  return FreeInode(ci);
+  return FreeIfUnused(ci);
 }
 
 Status FileSystem::OpenDir(const OpContext& c, uint64_t ino) {
