@@ -98,6 +98,12 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   dlm::LockspaceOptions lopt;
   lopt.name = config->cluster_name;
   auto ls = std::make_unique<dlm::Lockspace>(transport->get(), lopt);
+  // On every way out of this function the transport stops before the lockspace (its
+  // handler) is destroyed: this guard is destroyed first.
+  struct StopFirst {
+    net::TcpTransport* t;
+    ~StopFirst() { t->Stop(); }
+  } stop_first{transport->get()};
   Status s = (*transport)->Start();
   if (!s.ok()) return fail(s.ToString());
 
@@ -147,13 +153,18 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
 
   s = (*server)->Loop();
   if (!s.ok()) COHORT_LOG_ERROR("{}", s.ToString());
+  COHORT_LOG_INFO("FUSE session ended; committing and releasing locks");
   inval.set_target(nullptr);
   Status u = (*fs)->Unmount();
+  COHORT_LOG_INFO("filesystem released; leaving the cluster");
   (*server)->Unmount();
   server->reset();
-  fs->reset();
-  ls.reset();
+  fs->reset();  // every DLM lock is released by now (Unmount)
+  // Stop the transport before destroying its handler: peers still send (membership,
+  // recovery when this node leaves), and no handler call may reach a freed lockspace
+  // (net/transport.h: no handler call after Stop() returns). Stop is idempotent.
   (*transport)->Stop();
+  ls.reset();
   if (!u.ok()) {
     COHORT_LOG_ERROR("unmount: {}", u.ToString());
     return 1;

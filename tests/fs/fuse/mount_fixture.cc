@@ -14,6 +14,20 @@
 
 namespace cohort::testing {
 
+// A daemon that does not exit in time: record every thread's stack in its log (for
+// the failure message), then kill it.
+static void DumpStacksAndKill(Subprocess* p, const std::string& log) {
+  std::string out;
+  if (access("/usr/bin/gdb", X_OK) == 0) {
+    RunCommand({"/usr/bin/gdb", "-p", std::to_string(p->pid()), "-batch", "-ex",
+                "thread apply all bt 30"},
+               &out, std::chrono::seconds(60));
+  }
+  std::ofstream(log, std::ios::app) << "\n--- daemon did not exit; stacks:\n" << out;
+  p->Kill();
+}
+
+
 CohortCluster::CohortCluster(ClusterSpec spec) : spec_(spec) {
   daemons_.resize(spec_.nodes + 1);
   guards_.resize(spec_.nodes + 1);
@@ -122,16 +136,17 @@ int CohortCluster::Stop(int node) {
   if (!daemons_[node]) return -1;
   daemons_[node]->Signal(SIGTERM);
   int st = daemons_[node]->Wait(std::chrono::seconds(30));
-  if (st == -1) daemons_[node]->Kill();
+  if (st == -1) DumpStacksAndKill(daemons_[node].get(), log(node));
   if (guards_[node]) guards_[node]->Unmount();
   return st;
 }
 
 int CohortCluster::Unmount(int node) {
   std::string out;
-  RunCommand({"/usr/bin/fusermount3", "-u", mnt(node)}, &out);
+  int rc = RunCommand({"/usr/bin/fusermount3", "-u", mnt(node)}, &out);
+  if (rc != 0) std::ofstream(log(node), std::ios::app) << "\n--- fusermount3 -u: " << out;
   int st = daemons_[node] ? daemons_[node]->Wait(std::chrono::seconds(30)) : -1;
-  if (st == -1 && daemons_[node]) daemons_[node]->Kill();
+  if (st == -1 && daemons_[node]) DumpStacksAndKill(daemons_[node].get(), log(node));
   return st;
 }
 
