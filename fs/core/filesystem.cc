@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "common/logging.h"
 #include "fs/core/filesystem_internal.h"
@@ -53,17 +55,22 @@ Status FileSystem::Start() {
   glocks_ = std::make_unique<GlockManager>(ls_, this, clock_, options_.glock);
   if (!read_only_) {
     // Take a journal slot: the first whose glock nobody holds (docs/locking.md §2.1).
+    // Nodes starting together race for the slots; a try that lost a race is repeated a
+    // few times before the mount gives up (bounded: about 3 s).
     Status last = Status::Busy("no journal slot");
-    for (uint32_t s = 0; s < sb_.journal_count; ++s) {
-      if (options_.forced_slot >= 0 && s != static_cast<uint32_t>(options_.forced_slot)) continue;
-      auto h = glocks_->Acquire(GlockType::kJournal, s, HolderMode::kExclusive, /*try=*/true);
-      if (h.ok()) {
-        journal_holder_ = std::move(*h);
-        slot_ = s;
-        last = Status::OK();
-        break;
+    for (int round = 0; round < 15 && !last.ok(); ++round) {
+      if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      for (uint32_t s = 0; s < sb_.journal_count; ++s) {
+        if (options_.forced_slot >= 0 && s != static_cast<uint32_t>(options_.forced_slot)) continue;
+        auto h = glocks_->Acquire(GlockType::kJournal, s, HolderMode::kExclusive, /*try=*/true);
+        if (h.ok()) {
+          journal_holder_ = std::move(*h);
+          slot_ = s;
+          last = Status::OK();
+          break;
+        }
+        if (h.code() != Code::kWouldBlock) return h.status();
       }
-      if (h.code() != Code::kWouldBlock) return h.status();
     }
     if (!last.ok()) {
       return Status::Busy("all " + std::to_string(sb_.journal_count) +

@@ -557,7 +557,15 @@ Status FileSystem::Release(uint64_t ino) {
   last.Release();
   if (read_only_) return Status::OK();
   // The last close on this node of an unlinked inode frees it, unless another node
-  // still has it open.
+  // still has it open. Most files are not unlinked: a shared holder tells, without
+  // taking the inode away from a node that is writing it.
+  {
+    COHORT_ASSIGN_OR_RETURN(GlockHolder sh, glocks_->Acquire(ci->gl, HolderMode::kShared));
+    Status ls = Load(ci);
+    if (ls.Is(Code::kStale)) return Status::OK();  // already freed
+    COHORT_RETURN_IF_ERROR(ls);
+    if (ci->disk.nlink != 0) return Status::OK();
+  }
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, glocks_->Acquire(ci->gl, HolderMode::kExclusive));
   Status s = Load(ci);
   if (s.Is(Code::kStale)) return Status::OK();  // already freed

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -46,6 +47,16 @@ class ClusterMountTest : public ::testing::Test {
     COHORT_REQUIRE_FUSE();
     ASSERT_TRUE(c_.Setup());
     ASSERT_TRUE(c_.StartAll());
+    // Every node holds a journal slot of its own.
+    std::set<int> slots;
+    for (int i = 1; i <= 3; ++i) {
+      std::string log = c_.ReadLog(i);
+      auto at = log.find("journal slot ");
+      ASSERT_NE(at, std::string::npos) << log;
+      int slot = std::atoi(log.c_str() + at + 13);
+      EXPECT_TRUE(slots.insert(slot).second) << "two nodes took journal slot " << slot << "\n"
+                                             << c_.ReadLog(1) << c_.ReadLog(2) << c_.ReadLog(3);
+    }
   }
   void TearDown() override {
     if (c_.image().empty() || !IsFuseMounted(c_.mnt(1))) return;
