@@ -209,10 +209,7 @@ Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint
     uint64_t l0 = mapped[i].lblk;
     uint64_t p0 = mapped[i].pblk;
     uint64_t nblk = mapped[j - 1].lblk + mapped[j - 1].len - l0;
-    struct {
-      uint8_t* p;
-      uint8_t* data() { return p; }
-    } buf{Scratch(nblk * bs)};
+    uint8_t* const buf = Scratch(nblk * bs);
     uint64_t seg_start = l0 * bs, seg_end = (l0 + nblk) * bs;
     uint64_t w0 = std::max(off, seg_start), w1 = std::min(end, seg_end);
     auto fresh_at = [&](uint64_t lblk) {
@@ -225,17 +222,17 @@ Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint
     for (uint64_t edge : {w0 / bs, (w1 - 1) / bs}) {
       bool partial = (edge == w0 / bs && w0 % bs != 0) || (edge == (w1 - 1) / bs && w1 % bs != 0);
       if (!partial) continue;
-      uint8_t* dst = buf.data() + (edge - l0) * bs;
+      uint8_t* dst = buf + (edge - l0) * bs;
       if (fresh_at(edge)) {
         std::memset(dst, 0, bs);
       } else {
         COHORT_RETURN_IF_ERROR(dev_->ReadAt((p0 + (edge - l0)) * bs, std::span<uint8_t>(dst, bs)));
       }
     }
-    std::memcpy(buf.data() + (w0 - seg_start), data.data() + (w0 - off), w1 - w0);
+    std::memcpy(buf + (w0 - seg_start), data.data() + (w0 - off), w1 - w0);
     uint64_t b0 = w0 / bs, b1 = (w1 - 1) / bs;
     COHORT_RETURN_IF_ERROR(dev_->WriteAt((p0 + (b0 - l0)) * bs,
-                                         std::span<const uint8_t>(buf.data() + (b0 - l0) * bs,
+                                         std::span<const uint8_t>(buf + (b0 - l0) * bs,
                                                                   (b1 - b0 + 1) * bs)));
     i = j;
   }
