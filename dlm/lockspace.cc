@@ -734,6 +734,16 @@ bool Lockspace::ConversionDeadlock(const Resource* r, const MasterLock* ml) cons
   return false;
 }
 
+// Tells the owner its request waits (kQueued), then the holders in its way (BASTs).
+void Lockspace::ReplyQueued(Resource* r, MasterLock* ml) {
+  ReplyMsg rep;
+  rep.lkid = ml->id;
+  rep.op_seq = ml->op_seq;
+  rep.kind = ReplyKind::kQueued;
+  ReplyTo(ml, rep);
+  SendBasts(r, ml);
+}
+
 void Lockspace::SendBasts(Resource* r, const MasterLock* blocked) {
   auto bast = [&](MasterLock* h) REQUIRES(mu_) {
     if (h == blocked || h->grmode == LockMode::kNone) return;
@@ -791,12 +801,7 @@ void Lockspace::MasterOp(Resource* r, MasterLock* ml, const OpFields& f, bool re
       }
       ml->queue = QueueKind::kWaiting;
       r->waiting.push_back(ml);
-      ReplyMsg rep;
-      rep.lkid = ml->id;
-      rep.op_seq = ml->op_seq;
-      rep.kind = ReplyKind::kQueued;
-      ReplyTo(ml, rep);
-      SendBasts(r, ml);
+      ReplyQueued(r, ml);
       return;
     }
     case OpKind::kConvert: {
@@ -850,12 +855,7 @@ void Lockspace::MasterOp(Resource* r, MasterLock* ml, const OpFields& f, bool re
         DenyWaiting(r, ml, Code::kDeadlock);
         return;
       }
-      ReplyMsg rep;
-      rep.lkid = ml->id;
-      rep.op_seq = ml->op_seq;
-      rep.kind = ReplyKind::kQueued;
-      ReplyTo(ml, rep);
-      SendBasts(r, ml);
+      ReplyQueued(r, ml);
       return;
     }
     case OpKind::kUnlock: {

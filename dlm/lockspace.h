@@ -185,6 +185,7 @@ class Lockspace final : public net::TransportHandler {
   void Grant(Resource* r, MasterLock* ml) REQUIRES(mu_);
   void GrantPass(Resource* r) REQUIRES(mu_);
   void SendBasts(Resource* r, const MasterLock* blocked) REQUIRES(mu_);
+  void ReplyQueued(Resource* r, MasterLock* ml) REQUIRES(mu_);
   bool ConversionDeadlock(const Resource* r, const MasterLock* ml) const REQUIRES(mu_);
   void ReplyTo(MasterLock* ml, const ReplyMsg& m) REQUIRES(mu_);
   void ReplyFinal(MasterLock* ml, Code status) REQUIRES(mu_);

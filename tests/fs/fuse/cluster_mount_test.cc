@@ -21,13 +21,6 @@
 namespace cohort::testing {
 namespace {
 
-std::string ReadFile(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::set<std::string> List(const std::string& dir) {
   std::set<std::string> names;
   DIR* d = opendir(dir.c_str());

@@ -14,6 +14,13 @@
 
 namespace cohort::testing {
 
+std::string ReadFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 // A daemon that does not exit in time: record every thread's stack in its log (for
 // the failure message), then kill it.
 static void DumpStacksAndKill(Subprocess* p, const std::string& log) {

@@ -11,6 +11,9 @@
 
 namespace cohort::testing {
 
+// The whole content of a file ("" if it cannot be read).
+std::string ReadFile(const std::string& path);
+
 struct ClusterSpec {
   int nodes = 1;
   uint64_t image_bytes = 512ull << 20;
