@@ -20,7 +20,7 @@ CommandRegistration reg({
           ->required();
       sub->add_option("mountpoint", args->cmd.mountpoint, "an empty directory")->required();
       sub->add_option("-o,--options", args->options,
-                      "cluster=FILE (required), node=ID, slot=N, ro, allow_other, "
+                      "cluster=FILE (required), node=ID, slot=N, ro, allow_other, acl|noacl, "
                       "logfile=PATH, loglevel=LEVEL, quorum_timeout=SECONDS, debug");
       sub->add_flag("-f,--foreground", args->cmd.foreground, "stay in the foreground");
       return [args]() {

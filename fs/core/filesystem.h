@@ -28,6 +28,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@
 #include "common/status.h"
 #include "dlm/lockspace.h"
 #include "fs/block_device.h"
+#include "fs/core/acl.h"
 #include "fs/core/allocator.h"
 #include "fs/core/dir.h"
 #include "fs/core/file_map.h"
@@ -195,7 +197,8 @@ class FileSystem final : public GlockCallbacks {
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
   Status RemoveXattr(const OpContext& c, uint64_t ino, std::string_view name);
 
-  // POSIX access check (mode bits; the kernel checks ACLs with default_permissions).
+  // POSIX access check: mode bits, or the access ACL if the inode has one (the kernel
+  // checks the same with default_permissions and FUSE_CAP_POSIX_ACL).
   Status Access(const OpContext& c, uint64_t ino, int mask);
 
   // ---- GlockCallbacks ----
@@ -262,9 +265,22 @@ class FileSystem final : public GlockCallbacks {
   Status CheckSticky(const OpContext& c, const Inode& dir, const Inode& victim) const;
 
   // Extended attributes block.
+  using XattrMap = std::map<std::string, std::vector<uint8_t>>;
   struct XattrSet;
   Result<XattrSet> LoadXattrs(CachedInode* ci);
+  // Reserves, opens a handle and writes `set` (or frees the block if `set` is empty).
   Status StoreXattrs(CachedInode* ci, const XattrSet& set);
+  // Writes `attrs` as ci's xattr block inside `h`; `r` must hold one block if ci has
+  // none yet. Stores ci.
+  Status WriteXattrs(MetaCache::Handle& h, Reservation& r, CachedInode* ci, const XattrMap& attrs);
+  // POSIX ACL inheritance for a new inode under directory `pci` (held): if pci has a
+  // default ACL, sets *mode from it and fills *attrs with the new inode's ACLs and
+  // returns true; false if pci has none (the caller applies the umask).
+  Result<bool> InheritAcls(CachedInode* pci, bool is_dir, uint32_t* mode, XattrMap* attrs);
+  // The inode's access ACL, if it has one (REQUIRES: a holder on ci->gl).
+  Result<std::optional<acl::Acl>> AccessAcl(CachedInode* ci);
+  // chmod of an inode with an access ACL: the ACL follows the new mode (in `h`).
+  Status ChmodAcl(MetaCache::Handle& h, CachedInode* ci);
 
   BlockDevice* const dev_;
   dlm::Lockspace* const ls_;

@@ -118,8 +118,9 @@ Result<struct stat> FileSystem::SetAttr(const OpContext& c, uint64_t ino,
   if (r.gid) d.gid = *r.gid;
   if (r.atime_ns) d.atime_ns = *r.atime_ns == SetAttrRequest::kTimeNow ? now : *r.atime_ns;
   if (r.mtime_ns) d.mtime_ns = *r.mtime_ns == SetAttrRequest::kTimeNow ? now : *r.mtime_ns;
+  COHORT_ASSIGN_OR_RETURN(auto th, ms_->Begin(3));
+  if (r.mode) COHORT_RETURN_IF_ERROR(ChmodAcl(*th, ci));  // the access ACL follows chmod
   d.ctime_ns = r.ctime_ns && *r.ctime_ns != SetAttrRequest::kTimeNow ? *r.ctime_ns : now;
-  COHORT_ASSIGN_OR_RETURN(auto th, ms_->Begin(2));
   Store(*th, ci);
   return StatOf(d);
 }
@@ -145,10 +146,19 @@ Result<EntryInfo> FileSystem::MakeNode(const OpContext& c, uint64_t parent,
   COHORT_ASSIGN_OR_RETURN(auto existing, dir.Lookup(p, name));
   if (existing) return Status::Exists(std::string(name));
   if (is_dir && p.nlink >= kMaxLinks) return Status(Code::kTooManyLinks, "too many subdirectories");
+  // The mode: from the parent's default ACL if it has one, else the umask applies
+  // (docs/filesystem.md §10); symlinks are always 0777.
+  XattrMap acls;
+  if (!S_ISLNK(mode)) {
+    COHORT_ASSIGN_OR_RETURN(bool inherited, InheritAcls(pci, is_dir, &mode, &acls));
+    if (!inherited) mode &= ~(c.umask & 0777);
+  }
+  const size_t xattr_blocks = acls.empty() ? 0 : 1;
 
   Reservation r;
-  COHORT_RETURN_IF_ERROR(alloc_->Reserve(&r, 1 + dir.AddReserve(p), parent));
-  COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(8 + dir.AddReserve(p) + 2 * r.groups.size()));
+  COHORT_RETURN_IF_ERROR(alloc_->Reserve(&r, 1 + xattr_blocks + dir.AddReserve(p), parent));
+  COHORT_ASSIGN_OR_RETURN(
+      auto h, ms_->Begin(8 + xattr_blocks + dir.AddReserve(p) + 2 * r.groups.size()));
   // The new inode's glock: nobody can know the inode yet on this node; a non-blocking
   // request cannot deadlock with the order (a stale holder elsewhere makes us pick
   // another block).
@@ -199,6 +209,7 @@ Result<EntryInfo> FileSystem::MakeNode(const OpContext& c, uint64_t parent,
     ci->loaded.store(true, std::memory_order_release);
   }
   Store(*h, ci);
+  if (!acls.empty()) COHORT_RETURN_IF_ERROR(WriteXattrs(*h, r, ci, acls));
   DirEntry de;
   de.inode = ci->ino;
   de.type = DirentTypeOf(mode);
@@ -220,12 +231,12 @@ Result<EntryInfo> FileSystem::Mknod(const OpContext& c, uint64_t parent, std::st
       type != S_IFSOCK) {
     return Status::InvalidArgument("mknod of this file type");
   }
-  return MakeNode(c, parent, name, type | (mode & 07777 & ~c.umask), rdev, {});
+  return MakeNode(c, parent, name, type | (mode & 07777), rdev, {});
 }
 
 Result<EntryInfo> FileSystem::Mkdir(const OpContext& c, uint64_t parent, std::string_view name,
                                     uint32_t mode) {
-  return MakeNode(c, parent, name, S_IFDIR | (mode & 07777 & ~c.umask), 0, {});
+  return MakeNode(c, parent, name, S_IFDIR | (mode & 07777), 0, {});
 }
 
 Result<EntryInfo> FileSystem::Symlink(const OpContext& c, uint64_t parent,
@@ -243,7 +254,7 @@ Result<std::string> FileSystem::Readlink(uint64_t ino) {
 
 Result<EntryInfo> FileSystem::Create(const OpContext& c, uint64_t parent, std::string_view name,
                                      uint32_t mode, int flags) {
-  auto made = MakeNode(c, parent, name, S_IFREG | (mode & 07777 & ~c.umask), 0, {});
+  auto made = MakeNode(c, parent, name, S_IFREG | (mode & 07777), 0, {});
   if (!made.ok() && made.code() == Code::kExists && !(flags & O_EXCL)) {
     // O_CREAT without O_EXCL on a name that appeared meanwhile: open it.
     COHORT_ASSIGN_OR_RETURN(EntryInfo e, Lookup(c, parent, name));
@@ -627,6 +638,12 @@ Status FileSystem::Access(const OpContext& c, uint64_t ino, int mask) {
     if (c.uid == 0 && (mask & X_OK) && !(ci->disk.mode & 0111) && !ci->disk.is_dir()) {
       return Status::Access();
     }
+    return Status::OK();
+  }
+  COHORT_ASSIGN_OR_RETURN(std::optional<acl::Acl> a, AccessAcl(ci));
+  if (a) {
+    uint32_t want = ((mask & R_OK) ? 4 : 0) | ((mask & W_OK) ? 2 : 0) | ((mask & X_OK) ? 1 : 0);
+    if (!acl::Permits(*a, ci->disk.uid, ci->disk.gid, c.uid, c.gid, want)) return Status::Access();
     return Status::OK();
   }
   uint32_t bits;

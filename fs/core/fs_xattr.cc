@@ -4,13 +4,15 @@
 // xattr_blkno; all of them together are limited to what fits in it (~4 KiB), as ext4's
 // in-block attributes are. Supported namespaces: user. (regular files and directories
 // only, as Linux), trusted. (root only), security., and the POSIX ACLs
-// system.posix_acl_access / system.posix_acl_default (the kernel checks ACLs with
-// default_permissions; we store them).
+// system.posix_acl_access / system.posix_acl_default. ACLs are validated, kept in step
+// with the mode bits and inherited from a directory's default ACL (docs/filesystem.md
+// §10); the kernel enforces them (FUSE_CAP_POSIX_ACL).
 #include <algorithm>
 #include <cstring>
 #include <map>
 
 #include "common/coding.h"
+#include "fs/core/acl.h"
 #include "fs/core/filesystem.h"
 #include "fs/core/filesystem_internal.h"
 
@@ -33,15 +35,16 @@ Status CheckXattrName(std::string_view name) {
   return Status::NotSupported("xattr namespace of '" + std::string(name) + "'");
 }
 
+size_t EncodedSize(const std::map<std::string, std::vector<uint8_t>>& attrs) {
+  size_t n = kXattrBodyOffset;
+  for (auto& [k, v] : attrs) n += 3 + k.size() + v.size();
+  return n;
+}
+
 }  // namespace
 
 struct FileSystem::XattrSet {
   std::map<std::string, std::vector<uint8_t>> attrs;
-  size_t EncodedSize() const {
-    size_t n = kXattrBodyOffset;
-    for (auto& [k, v] : attrs) n += 3 + k.size() + v.size();
-    return n;
-  }
 };
 
 Result<FileSystem::XattrSet> FileSystem::LoadXattrs(CachedInode* ci) {
@@ -86,30 +89,73 @@ Status FileSystem::StoreXattrs(CachedInode* ci, const XattrSet& set) {
     Store(*h, ci);
     return Status::OK();
   }
-  if (set.EncodedSize() > ctx_.block_size) return Status::NoSpace("extended attributes full");
+  if (EncodedSize(set.attrs) > ctx_.block_size) return Status::NoSpace("extended attributes full");
   Reservation r;
   if (d.xattr_blkno == 0) COHORT_RETURN_IF_ERROR(alloc_->Reserve(&r, 1, ci->ino));
   COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(8 + 2 * r.groups.size()));
+  return WriteXattrs(*h, r, ci, set.attrs);
+}
+
+Status FileSystem::WriteXattrs(MetaCache::Handle& h, Reservation& r, CachedInode* ci,
+                               const XattrMap& attrs) {
+  Inode& d = ci->disk;
+  if (EncodedSize(attrs) > ctx_.block_size) return Status::NoSpace("extended attributes full");
   if (d.xattr_blkno == 0) {
-    COHORT_ASSIGN_OR_RETURN(d.xattr_blkno, alloc_->AllocBlock(r, *h, BlockState::kUsed, ci->ino));
+    COHORT_ASSIGN_OR_RETURN(d.xattr_blkno, alloc_->AllocBlock(r, h, BlockState::kUsed, ci->ino));
     d.blocks += 1;
   }
   std::vector<uint8_t> block = NewBlock(ctx_);
   size_t pos = kXattrBodyOffset;
-  for (auto& [k, v] : set.attrs) {
+  for (auto& [k, v] : attrs) {
     block[pos] = static_cast<uint8_t>(k.size());
     EncodeFixed16(block.data() + pos + 1, static_cast<uint16_t>(v.size()));
     std::memcpy(block.data() + pos + 3, k.data(), k.size());
     if (!v.empty()) std::memcpy(block.data() + pos + 3 + k.size(), v.data(), v.size());
     pos += 3 + k.size() + v.size();
   }
-  EncodeFixed32(block.data() + kHeaderSize, static_cast<uint32_t>(set.attrs.size()));
+  EncodeFixed32(block.data() + kHeaderSize, static_cast<uint32_t>(attrs.size()));
   EncodeFixed32(block.data() + kHeaderSize + 4, static_cast<uint32_t>(pos - kXattrBodyOffset));
   SealBlock(block, BlockType::kXattr, d.xattr_blkno, ctx_);
-  h->Put(d.xattr_blkno, std::move(block), OwnerOf(ci));
+  h.Put(d.xattr_blkno, std::move(block), OwnerOf(ci));
   d.ctime_ns = Now();
-  Store(*h, ci);
+  Store(h, ci);
   return Status::OK();
+}
+
+Result<bool> FileSystem::InheritAcls(CachedInode* pci, bool is_dir, uint32_t* mode,
+                                     XattrMap* attrs) {
+  if (pci->disk.xattr_blkno == 0) return false;
+  COHORT_ASSIGN_OR_RETURN(XattrSet pset, LoadXattrs(pci));
+  auto it = pset.attrs.find(acl::kDefaultName);
+  if (it == pset.attrs.end()) return false;
+  COHORT_ASSIGN_OR_RETURN(acl::Acl def, acl::Decode(it->second));
+  if (def.empty()) return false;
+  if (is_dir) (*attrs)[acl::kDefaultName] = it->second;
+  acl::Acl access = def;
+  *mode = acl::MaskForCreate(&access, *mode);
+  if (!access.IsMinimal()) (*attrs)[acl::kAccessName] = acl::Encode(access);
+  return true;
+}
+
+Result<std::optional<acl::Acl>> FileSystem::AccessAcl(CachedInode* ci) {
+  if (ci->disk.xattr_blkno == 0) return std::optional<acl::Acl>();
+  COHORT_ASSIGN_OR_RETURN(XattrSet set, LoadXattrs(ci));
+  auto it = set.attrs.find(acl::kAccessName);
+  if (it == set.attrs.end()) return std::optional<acl::Acl>();
+  COHORT_ASSIGN_OR_RETURN(acl::Acl a, acl::Decode(it->second));
+  return std::optional<acl::Acl>(std::move(a));
+}
+
+Status FileSystem::ChmodAcl(MetaCache::Handle& h, CachedInode* ci) {
+  if (ci->disk.xattr_blkno == 0) return Status::OK();
+  COHORT_ASSIGN_OR_RETURN(XattrSet set, LoadXattrs(ci));
+  auto it = set.attrs.find(acl::kAccessName);
+  if (it == set.attrs.end()) return Status::OK();
+  COHORT_ASSIGN_OR_RETURN(acl::Acl a, acl::Decode(it->second));
+  acl::ApplyMode(&a, ci->disk.mode);
+  it->second = acl::Encode(a);
+  Reservation none;  // the block exists: nothing to allocate
+  return WriteXattrs(h, none, ci, set.attrs);
 }
 
 Status FileSystem::SetXattr(const OpContext& c, uint64_t ino, std::string_view name,
@@ -128,6 +174,39 @@ Status FileSystem::SetXattr(const OpContext& c, uint64_t ino, std::string_view n
   if ((flags & kXattrCreate) && it != set.attrs.end()) return Status::Exists(std::string(name));
   if ((flags & kXattrReplace) && it == set.attrs.end()) {
     return Status(Code::kNoData, std::string(name));
+  }
+  if (name == acl::kAccessName || name == acl::kDefaultName) {
+    // As Linux's set_posix_acl: only the owner (or root) sets an ACL; a default ACL
+    // only on a directory; an access ACL decides the mode's permission bits, and one
+    // that says no more than the mode bits is not stored.
+    Inode& d = ci->disk;
+    if (c.uid != 0 && c.uid != d.uid) return Status::Permission("only the owner sets an ACL");
+    COHORT_ASSIGN_OR_RETURN(acl::Acl a, acl::Decode(value));
+    if (name == acl::kDefaultName) {
+      if (!d.is_dir()) return a.empty() ? Status::OK() : Status::Access();
+      if (a.empty()) {
+        set.attrs.erase(std::string(name));
+      } else {
+        set.attrs[std::string(name)] = acl::Encode(a);
+      }
+      return StoreXattrs(ci, set);
+    }
+    if (!a.empty()) {
+      d.mode = (d.mode & ~0777u) | acl::ModeBits(a);
+      if (c.uid != 0 && c.gid != d.gid) d.mode &= ~uint32_t{S_ISGID};
+    }
+    if (a.empty() || a.IsMinimal()) {
+      set.attrs.erase(std::string(name));
+    } else {
+      set.attrs[std::string(name)] = acl::Encode(a);
+    }
+    d.ctime_ns = Now();
+    if (set.attrs.empty() && d.xattr_blkno == 0) {  // nothing to store: only the mode
+      COHORT_ASSIGN_OR_RETURN(auto th, ms_->Begin(2));
+      Store(*th, ci);
+      return Status::OK();
+    }
+    return StoreXattrs(ci, set);
   }
   set.attrs[std::string(name)] = std::vector<uint8_t>(value.begin(), value.end());
   return StoreXattrs(ci, set);

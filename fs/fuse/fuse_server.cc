@@ -24,7 +24,7 @@ OpContext ContextOf(fuse_req_t req) {
   o.uid = c->uid;
   o.gid = c->gid;
   o.pid = static_cast<uint32_t>(c->pid);
-  o.umask = c->umask;
+  o.umask = c->umask;  // FUSE_CAP_DONT_MASK: we apply it (or a default ACL instead)
   return o;
 }
 
@@ -77,7 +77,13 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   conn->max_readahead = 1 << 20;
   unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_AUTO_INVAL_DATA |
-                  FUSE_CAP_ASYNC_DIO | FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_EXPORT_SUPPORT;
+                  FUSE_CAP_ASYNC_DIO | FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_EXPORT_SUPPORT |
+                  FUSE_CAP_DONT_MASK;
+  // POSIX ACLs: the kernel enforces them and caches them per inode; we validate them,
+  // keep them in step with the mode and inherit default ACLs (docs/filesystem.md §10).
+  // With it the kernel no longer applies the umask: the daemon does, unless a default
+  // ACL applies (hence DONT_MASK, so that the kernel does not apply it either).
+  if (srv->options().acl) want |= FUSE_CAP_POSIX_ACL;
   conn->want |= (want & conn->capable);
   // No writeback cache: writes reach the daemon at once, so a demotion never has dirty
   // kernel pages to launder (docs/locking.md §3 rule 1). No kernel-local POSIX locks
@@ -152,7 +158,6 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
   Guard(req, [&] {
     FuseServer* srv = Server(req);
     OpContext c = ContextOf(req);
-    c.umask = 0;  // the kernel applied it already
     ReplyEntry(req, srv->fs()->Mknod(c, srv->ToIno(parent), name, mode, rdev));
   });
 }
@@ -161,7 +166,6 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   Guard(req, [&] {
     FuseServer* srv = Server(req);
     OpContext c = ContextOf(req);
-    c.umask = 0;
     ReplyEntry(req, srv->fs()->Mkdir(c, srv->ToIno(parent), name, mode));
   });
 }
@@ -215,7 +219,6 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Guard(req, [&] {
     FuseServer* srv = Server(req);
     OpContext c = ContextOf(req);
-    c.umask = 0;
     auto r = srv->fs()->Create(c, srv->ToIno(parent), name, mode, fi->flags);
     if (!r.ok()) return ReplyStatus(req, r.status());
     fuse_entry_param e;

@@ -35,6 +35,7 @@ struct FuseServerOptions {
   bool allow_other = false;             // let other users in (needs root or user_allow_other)
   bool read_only = false;
   bool debug = false;                   // libfuse's -d
+  bool acl = true;                      // POSIX ACLs (FUSE_CAP_POSIX_ACL); -o noacl turns off
   int max_threads = 16;
   double timeout_seconds = 86400.0;     // attr/entry validity while our glocks hold
   std::vector<std::string> extra_options;  // passed to the kernel mount as -o

@@ -160,6 +160,7 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   fopt.read_only = cmd.read_only || (*fs)->read_only();
   fopt.debug = cmd.debug;
   fopt.extra_options = cmd.fuse_options;
+  fopt.acl = cmd.acl;
   auto server = FuseServer::Create(fs->get(), fopt);
   if (!server.ok()) return fail(server.status().ToString());
   s = (*server)->Mount();
@@ -226,6 +227,10 @@ Status ParseMountOptions(std::string_view options, MountCommand* cmd) {
       // fstab / mount(8) options with no meaning for the daemon
     } else if (k == "allow_other") {
       cmd->allow_other = true;
+    } else if (k == "acl") {
+      cmd->acl = true;
+    } else if (k == "noacl") {
+      cmd->acl = false;
     } else if (k == "debug") {
       cmd->debug = true;
     } else if (k == "logfile") {

@@ -35,6 +35,7 @@ struct MountCommand {
   bool foreground = false;
   bool debug = false;
   bool allow_other = false;      // always on when the daemon runs as root
+  bool acl = true;               // POSIX ACLs enforced by the kernel (-o noacl: off)
   std::string logfile;           // daemon log (default: stderr, /dev/null when detached)
   std::string log_level = "info";
   double quorum_timeout_seconds = 120;

@@ -416,20 +416,99 @@ TEST_F(FileSystemTest, XattrsSetGetListRemoveWithFlags) {
   EXPECT_EQ(fs()->SetXattr(user, ino, "trusted.u", Bytes("x"), 0).code(), Code::kPermission);
 }
 
+uint32_t ModeOf(FileSystem* fs, uint64_t ino) {
+  auto st = fs->GetAttr(ino);
+  EXPECT_TRUE(st.ok());
+  return st.ok() ? st->st_mode : 0;
+}
+
+std::vector<uint8_t> AclValue(std::vector<acl::Entry> e) { return acl::Encode(acl::Acl{std::move(e)}); }
+
+TEST_F(FileSystemTest, UmaskAppliesWhenTheParentHasNoDefaultAcl) {
+  OpContext c{0, 0, 0, 027};
+  auto e = fs()->Create(c, root(), "f", 0666, O_RDWR);
+  ASSERT_TRUE(e.ok());
+  ASSERT_TRUE(fs()->Release(e->ino).ok());
+  EXPECT_EQ(ModeOf(fs(), e->ino) & 07777, 0640u);
+  auto d = fs()->Mkdir(c, root(), "d", 0777);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(ModeOf(fs(), d->ino) & 07777, 0750u);
+}
+
+TEST_F(FileSystemTest, DefaultAclIsInheritedInsteadOfTheUmask) {
+  using namespace acl;
+  uint64_t dir = Mkdir(root(), "shared");
+  auto def = AclValue({{kUserObj, 7}, {kUser, 7, 1001}, {kGroupObj, 5}, {kMask, 7}, {kOther, 0}});
+  ASSERT_TRUE(fs()->SetXattr(c_, dir, kDefaultName, def, 0).ok());
+  OpContext c{0, 0, 0, 077};  // would give 0600 without the default ACL
+  auto f = fs()->Create(c, dir, "f", 0664, O_RDWR);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE(fs()->Release(f->ino).ok());
+  EXPECT_EQ(ModeOf(fs(), f->ino) & 07777, 0660u);  // group class = mask & 6
+  auto access = fs()->GetXattr(f->ino, kAccessName);
+  ASSERT_TRUE(access.ok()) << access.status().ToString();
+  auto a = Decode(*access);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->entries, (std::vector<Entry>{{kUserObj, 6}, {kUser, 7, 1001}, {kGroupObj, 5},
+                                            {kMask, 6}, {kOther, 0}}));
+  EXPECT_EQ(fs()->GetXattr(f->ino, kDefaultName).code(), Code::kNoData);  // files get none
+  // A subdirectory gets the access ACL and the default ACL itself.
+  auto sub = fs()->Mkdir(c, dir, "sub", 0777);
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(ModeOf(fs(), sub->ino) & 07777, 0770u);
+  auto subdef = fs()->GetXattr(sub->ino, kDefaultName);
+  ASSERT_TRUE(subdef.ok());
+  EXPECT_EQ(*subdef, def);
+  EXPECT_TRUE(fs()->GetXattr(sub->ino, kAccessName).ok());
+}
+
+TEST_F(FileSystemTest, AccessAclSetsTheModeAndChmodUpdatesTheAcl) {
+  using namespace acl;
+  uint64_t ino = Create(root(), "f", 0600);
+  auto v = AclValue({{kUserObj, 6}, {kUser, 4, 1001}, {kGroupObj, 0}, {kMask, 4}, {kOther, 0}});
+  ASSERT_TRUE(fs()->SetXattr(c_, ino, kAccessName, v, 0).ok());
+  EXPECT_EQ(ModeOf(fs(), ino) & 0777, 0640u);
+  EXPECT_TRUE(fs()->Access(OpContext{1001, 1001, 0, 022}, ino, R_OK).ok());
+  EXPECT_EQ(fs()->Access(OpContext{1001, 1001, 0, 022}, ino, W_OK).code(), Code::kAccess);
+  EXPECT_EQ(fs()->Access(OpContext{1002, 1002, 0, 022}, ino, R_OK).code(), Code::kAccess);
+  SetAttrRequest r;
+  r.mode = 0600;  // chmod g-r: the mask follows, the named user loses read
+  ASSERT_TRUE(fs()->SetAttr(c_, ino, r).ok());
+  auto got = fs()->GetXattr(ino, kAccessName);
+  ASSERT_TRUE(got.ok());
+  auto a = Decode(*got);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->entries[3], (Entry{kMask, 0}));
+  EXPECT_EQ(a->entries[1], (Entry{kUser, 4, 1001}));
+  EXPECT_EQ(fs()->Access(OpContext{1001, 1001, 0, 022}, ino, R_OK).code(), Code::kAccess);
+}
+
+TEST_F(FileSystemTest, MinimalAccessAclIsNotStoredButSetsTheMode) {
+  using namespace acl;
+  uint64_t ino = Create(root(), "f", 0600);
+  ASSERT_TRUE(fs()->SetXattr(c_, ino, kAccessName,
+                             AclValue({{kUserObj, 7}, {kGroupObj, 5}, {kOther, 4}}), 0).ok());
+  EXPECT_EQ(ModeOf(fs(), ino) & 0777, 0754u);
+  EXPECT_EQ(fs()->GetXattr(ino, kAccessName).code(), Code::kNoData);
+}
+
+TEST_F(FileSystemTest, BadAclsAreRefusedAndOnlyTheOwnerSetsOne) {
+  using namespace acl;
+  uint64_t ino = Create(root(), "f", 0644);
+  std::vector<uint8_t> junk{2, 0, 0, 0, 1, 0};
+  EXPECT_EQ(fs()->SetXattr(c_, ino, kAccessName, junk, 0).code(), Code::kInvalidArgument);
+  auto ok = AclValue({{kUserObj, 6}, {kGroupObj, 4}, {kOther, 4}});
+  EXPECT_EQ(fs()->SetXattr(OpContext{1000, 1000, 0, 022}, ino, kAccessName, ok, 0).code(),
+            Code::kPermission);
+  EXPECT_EQ(fs()->SetXattr(c_, ino, kDefaultName, ok, 0).code(), Code::kAccess);  // not a dir
+  EXPECT_EQ(ModeOf(fs(), ino) & 0777, 0644u);  // nothing changed
+}
+
 TEST_F(FileSystemTest, XattrsBeyondOneBlockAreNoSpace) {
   uint64_t ino = Create(root(), "x");
   std::string big(3000, 'v');
   ASSERT_TRUE(fs()->SetXattr(c_, ino, "user.a", Bytes(big), 0).ok());
   EXPECT_EQ(fs()->SetXattr(c_, ino, "user.b", Bytes(big), 0).code(), Code::kNoSpace);
-}
-
-TEST_F(FileSystemTest, PosixAclXattrsAreStored) {
-  uint64_t d = Mkdir(root(), "acl");
-  std::string acl("\x02\x00\x00\x00\x01\x00\x07\x00\xff\xff\xff\xff", 12);
-  ASSERT_TRUE(fs()->SetXattr(c_, d, "system.posix_acl_default", Bytes(acl), 0).ok());
-  auto v = fs()->GetXattr(d, "system.posix_acl_default");
-  ASSERT_TRUE(v.ok());
-  EXPECT_EQ(v->size(), acl.size());
 }
 
 TEST_F(FileSystemTest, FallocateAllocatesAndPunchHoleFrees) {

@@ -15,6 +15,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -188,6 +189,74 @@ TEST_F(MountTest, OtherUserReadingPrivateFileIsEACCES) {
   std::string p = P("private");
   int rc = AsNobody([&] { return open(p.c_str(), O_RDONLY) == -1 && errno == EACCES ? 0 : 1; });
   EXPECT_EQ(rc, 0);
+}
+
+// A POSIX ACL in the kernel's xattr layout: version 2, then (tag, perm, id) entries.
+std::string AclXattr(std::initializer_list<std::array<uint32_t, 3>> entries) {
+  std::string v("\x02\x00\x00\x00", 4);
+  for (auto& e : entries) {
+    char b[8];
+    b[0] = static_cast<char>(e[0]); b[1] = static_cast<char>(e[0] >> 8);
+    b[2] = static_cast<char>(e[1]); b[3] = 0;
+    for (int i = 0; i < 4; ++i) b[4 + i] = static_cast<char>(e[2] >> (8 * i));
+    v.append(b, 8);
+  }
+  return v;
+}
+constexpr uint32_t kNoId = 0xffffffff;
+
+TEST_F(MountTest, AccessAclGrantsANamedUserWhatTheModeDenies) {
+  WriteFile(P("acl"), "shared secret");
+  ASSERT_EQ(chmod(P("acl").c_str(), 0600), 0);
+  std::string p = P("acl");
+  // u::rw-, u:65534:r--, g::---, m::r--, o::---
+  std::string v = AclXattr({{0x01, 6, kNoId}, {0x02, 4, 65534}, {0x04, 0, kNoId}, {0x10, 4, kNoId},
+                            {0x20, 0, kNoId}});
+  ASSERT_EQ(setxattr(p.c_str(), "system.posix_acl_access", v.data(), v.size(), 0), 0)
+      << strerror(errno);
+  struct stat st;
+  ASSERT_EQ(stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);  // the mask shows as the group bits
+  EXPECT_EQ(AsNobody([&] { return open(p.c_str(), O_RDONLY) >= 0 ? 0 : 1; }), 0);
+  EXPECT_EQ(AsNobody([&] { return open(p.c_str(), O_WRONLY) == -1 && errno == EACCES ? 0 : 1; }), 0);
+  // chmod g-r narrows the mask: the named user loses read at once.
+  ASSERT_EQ(chmod(p.c_str(), 0600), 0);
+  EXPECT_EQ(AsNobody([&] { return open(p.c_str(), O_RDONLY) == -1 && errno == EACCES ? 0 : 1; }), 0);
+}
+
+TEST_F(MountTest, MalformedAclIsEINVAL) {
+  WriteFile(P("bad"), "x");
+  std::string v = AclXattr({{0x01, 6, kNoId}, {0x02, 4, 65534}, {0x04, 0, kNoId}, {0x20, 0, kNoId}});
+  EXPECT_EQ(setxattr(P("bad").c_str(), "system.posix_acl_access", v.data(), v.size(), 0), -1);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+TEST_F(MountTest, DefaultAclIsInheritedAndTheUmaskIsNot) {
+  ASSERT_EQ(mkdir(P("proj").c_str(), 0755), 0);
+  // default: u::rwx, u:65534:rwx, g::r-x, m::rwx, o::---
+  std::string v = AclXattr({{0x01, 7, kNoId}, {0x02, 7, 65534}, {0x04, 5, kNoId}, {0x10, 7, kNoId},
+                            {0x20, 0, kNoId}});
+  ASSERT_EQ(setxattr(P("proj").c_str(), "system.posix_acl_default", v.data(), v.size(), 0), 0)
+      << strerror(errno);
+  std::string f = P("proj/f"), plain = P("plain");
+  pid_t pid = fork();
+  if (pid == 0) {
+    umask(077);
+    int a = open(f.c_str(), O_CREAT | O_WRONLY, 0666);
+    int b = open(plain.c_str(), O_CREAT | O_WRONLY, 0666);
+    _exit(a >= 0 && b >= 0 ? 0 : 1);
+  }
+  int wst = 0;
+  waitpid(pid, &wst, 0);
+  ASSERT_TRUE(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+  struct stat st;
+  ASSERT_EQ(stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660u);  // from the default ACL, masked by 0666; no umask
+  ASSERT_EQ(stat(plain.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);  // no default ACL: the umask applies
+  char buf[256];
+  EXPECT_GT(getxattr(f.c_str(), "system.posix_acl_access", buf, sizeof buf), 0);
+  EXPECT_EQ(AsNobody([&] { return open(f.c_str(), O_WRONLY) >= 0 ? 0 : 1; }), 0);
 }
 
 TEST_F(MountTest, NonOwnerChmodIsEPERM) {
