@@ -28,7 +28,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +49,7 @@
 #include "fs/inode.h"
 #include "fs/journal.h"
 #include "fs/superblock.h"
+#include "fs/xattr_block.h"
 
 namespace cohort::fs {
 
@@ -265,7 +265,6 @@ class FileSystem final : public GlockCallbacks {
   Status CheckSticky(const OpContext& c, const Inode& dir, const Inode& victim) const;
 
   // Extended attributes block.
-  using XattrMap = std::map<std::string, std::vector<uint8_t>>;
   struct XattrSet;
   Result<XattrSet> LoadXattrs(CachedInode* ci);
   // Reserves, opens a handle and writes `set` (or frees the block if `set` is empty).

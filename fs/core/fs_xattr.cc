@@ -13,6 +13,7 @@
 
 #include "common/coding.h"
 #include "fs/core/acl.h"
+#include "fs/xattr_block.h"
 #include "fs/core/filesystem.h"
 #include "fs/core/filesystem_internal.h"
 
@@ -21,7 +22,6 @@ namespace {
 
 constexpr int kXattrCreate = 1;
 constexpr int kXattrReplace = 2;
-constexpr size_t kXattrBodyOffset = kHeaderSize + 8;  // header, u32 count, u32 used
 
 Status CheckXattrName(std::string_view name) {
   if (name.empty() || name.size() > 255) return Status(Code::kOutOfRange, "xattr name length");
@@ -35,16 +35,10 @@ Status CheckXattrName(std::string_view name) {
   return Status::NotSupported("xattr namespace of '" + std::string(name) + "'");
 }
 
-size_t EncodedSize(const std::map<std::string, std::vector<uint8_t>>& attrs) {
-  size_t n = kXattrBodyOffset;
-  for (auto& [k, v] : attrs) n += 3 + k.size() + v.size();
-  return n;
-}
-
 }  // namespace
 
 struct FileSystem::XattrSet {
-  std::map<std::string, std::vector<uint8_t>> attrs;
+  XattrMap attrs;
 };
 
 Result<FileSystem::XattrSet> FileSystem::LoadXattrs(CachedInode* ci) {
@@ -52,25 +46,7 @@ Result<FileSystem::XattrSet> FileSystem::LoadXattrs(CachedInode* ci) {
   uint64_t blk = ci->disk.xattr_blkno;
   if (blk == 0) return set;
   COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(blk, OwnerOf(ci)));
-  COHORT_RETURN_IF_ERROR(CheckBlock(block, BlockType::kXattr, blk, ctx_));
-  uint32_t count = DecodeFixed32(block.data() + kHeaderSize);
-  uint32_t used = DecodeFixed32(block.data() + kHeaderSize + 4);
-  if (used > block.size() - kXattrBodyOffset) return Status::Corruption("xattr block: used");
-  Reader r(block.data() + kXattrBodyOffset, used);
-  for (uint32_t i = 0; i < count; ++i) {
-    uint8_t name_len = 0;
-    uint16_t value_len = 0;
-    COHORT_RETURN_IF_ERROR(r.U8(&name_len));
-    COHORT_RETURN_IF_ERROR(r.U16(&value_len));
-    std::span<const uint8_t> name, value;
-    COHORT_RETURN_IF_ERROR(r.Bytes(name_len, &name));
-    COHORT_RETURN_IF_ERROR(r.Bytes(value_len, &value));
-    set.attrs[std::string(name.begin(), name.end())] =
-        std::vector<uint8_t>(value.begin(), value.end());
-  }
-  if (!r.ExpectEnd().ok() || set.attrs.size() != count) {
-    return Status::Corruption("xattr block of inode " + std::to_string(ci->ino));
-  }
+  COHORT_ASSIGN_OR_RETURN(set.attrs, DecodeXattrBlock(block, blk, ctx_));
   return set;
 }
 
@@ -89,7 +65,7 @@ Status FileSystem::StoreXattrs(CachedInode* ci, const XattrSet& set) {
     Store(*h, ci);
     return Status::OK();
   }
-  if (EncodedSize(set.attrs) > ctx_.block_size) return Status::NoSpace("extended attributes full");
+  if (XattrBlockBytes(set.attrs) > ctx_.block_size) return Status::NoSpace("extended attributes full");
   Reservation r;
   if (d.xattr_blkno == 0) COHORT_RETURN_IF_ERROR(alloc_->Reserve(&r, 1, ci->ino));
   COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(8 + 2 * r.groups.size()));
@@ -99,23 +75,12 @@ Status FileSystem::StoreXattrs(CachedInode* ci, const XattrSet& set) {
 Status FileSystem::WriteXattrs(MetaCache::Handle& h, Reservation& r, CachedInode* ci,
                                const XattrMap& attrs) {
   Inode& d = ci->disk;
-  if (EncodedSize(attrs) > ctx_.block_size) return Status::NoSpace("extended attributes full");
+  if (XattrBlockBytes(attrs) > ctx_.block_size) return Status::NoSpace("extended attributes full");
   if (d.xattr_blkno == 0) {
     COHORT_ASSIGN_OR_RETURN(d.xattr_blkno, alloc_->AllocBlock(r, h, BlockState::kUsed, ci->ino));
     d.blocks += 1;
   }
-  std::vector<uint8_t> block = NewBlock(ctx_);
-  size_t pos = kXattrBodyOffset;
-  for (auto& [k, v] : attrs) {
-    block[pos] = static_cast<uint8_t>(k.size());
-    EncodeFixed16(block.data() + pos + 1, static_cast<uint16_t>(v.size()));
-    std::memcpy(block.data() + pos + 3, k.data(), k.size());
-    if (!v.empty()) std::memcpy(block.data() + pos + 3 + k.size(), v.data(), v.size());
-    pos += 3 + k.size() + v.size();
-  }
-  EncodeFixed32(block.data() + kHeaderSize, static_cast<uint32_t>(attrs.size()));
-  EncodeFixed32(block.data() + kHeaderSize + 4, static_cast<uint32_t>(pos - kXattrBodyOffset));
-  SealBlock(block, BlockType::kXattr, d.xattr_blkno, ctx_);
+  std::vector<uint8_t> block = EncodeXattrBlock(attrs, d.xattr_blkno, ctx_);
   h.Put(d.xattr_blkno, std::move(block), OwnerOf(ci));
   d.ctime_ns = Now();
   Store(h, ci);

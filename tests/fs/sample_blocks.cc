@@ -9,6 +9,7 @@
 #include "fs/journal_format.h"
 #include "fs/superblock.h"
 #include "fs/system_blocks.h"
+#include "fs/xattr_block.h"
 
 namespace cohort::fs::testing {
 namespace {
@@ -237,6 +238,18 @@ std::vector<SampleBlock> SampleBlocks() {
   add("node_block", 21, nb.Encode(21, ctx), [ctx](std::span<const uint8_t> b) {
     return Reencode<NodeBlock>(DecodeNodeBlock(b, 21, ctx, 2),
                                [ctx](const NodeBlock& n) { return n.Encode(21, ctx); });
+  });
+
+  XattrMap xa;
+  xa["security.selinux"] = {'s', 'y', 's', 't', 'e', 'm', '_', 'u', 0};
+  xa["system.posix_acl_access"] = {2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,
+                                   4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+                                   0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+  xa["user.empty"] = {};
+  xa["user.mime_type"] = {'t', 'e', 'x', 't', '/', 'p', 'l', 'a', 'i', 'n'};
+  add("xattr", 7400, EncodeXattrBlock(xa, 7400, ctx), [ctx](std::span<const uint8_t> b) {
+    return Reencode<XattrMap>(DecodeXattrBlock(b, 7400, ctx),
+                              [ctx](const XattrMap& m) { return EncodeXattrBlock(m, 7400, ctx); });
   });
   return out;
 }

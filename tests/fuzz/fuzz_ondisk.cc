@@ -17,6 +17,7 @@
 #include "fs/journal_format.h"
 #include "fs/superblock.h"
 #include "fs/system_blocks.h"
+#include "fs/xattr_block.h"
 
 using namespace cohort;
 using namespace cohort::fs;
@@ -34,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       BlockType::kSuperblock, BlockType::kGroupTable, BlockType::kGroupHeader,
       BlockType::kBitmap,     BlockType::kHeartbeat,  BlockType::kJournalIndex,
       BlockType::kStatfs,     BlockType::kNodeBlock,  BlockType::kInode,
-      BlockType::kExtentNode, BlockType::kDirLeaf,    BlockType::kDirTable};
+      BlockType::kExtentNode, BlockType::kDirLeaf,    BlockType::kDirTable,
+      BlockType::kXattr};
   const BlockType type = kTypes[which % (sizeof kTypes / sizeof kTypes[0])];
   if (reseal) SealBlock(block, type, type == BlockType::kSuperblock ? 16 : blkno, ctx);
   switch (type) {
@@ -60,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case BlockType::kExtentNode: (void)DecodeExtentBlock(block, blkno, ctx, block_count); break;
     case BlockType::kDirLeaf: (void)DecodeDirLeaf(block, blkno, ctx); break;
     case BlockType::kDirTable: (void)DecodeDirTableBlock(block, blkno, ctx, block_count); break;
+    case BlockType::kXattr: (void)DecodeXattrBlock(block, blkno, ctx); break;
     default: break;
   }
   return 0;
