@@ -1133,6 +1133,7 @@ void Lockspace::Dispatch(net::NodeId from, Message msg) {
 // Recovery [§10]
 
 void Lockspace::OnMembershipChange(const net::MembershipView& view) {
+  if (options_.on_view) options_.on_view(view);
   {
     MutexLock l(&mu_);
     if (view.generation <= view_.generation && view_.generation != 0) return;

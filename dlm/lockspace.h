@@ -21,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -47,6 +48,10 @@ struct LockspaceOptions {
   Clock* clock = nullptr;                       // nullptr: Clock::Real()
   Nanos idle_free_after = 10 * kNanosPerSecond;  // free unused resources after this
   Nanos deadlock_interval = kNanosPerSecond;     // period of deadlock rounds (§11)
+  // Told of every new membership view on the transport's delivery thread, before the
+  // lockspace starts recovery for it (so before any grant the view causes), with no
+  // lock held. Must not block (transport contract). The filesystem freezes on it.
+  std::function<void(const net::MembershipView&)> on_view;
 };
 
 // A new lock request (docs/dlm.md §4).

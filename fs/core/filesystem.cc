@@ -77,18 +77,14 @@ Status FileSystem::Start() {
                           " journal slots are in use by other nodes: add one with "
                           "`cohort jadd` (one journal per mounted node)");
     }
-    COHORT_ASSIGN_OR_RETURN(auto iblock, [&]() -> Result<std::vector<uint8_t>> {
-      AlignedBuffer buf(ctx_.block_size);
-      COHORT_RETURN_IF_ERROR(dev_->ReadBlock(sb_.journal_index_blkno, ctx_.block_size, buf.span()));
-      return std::vector<uint8_t>(buf.data(), buf.data() + ctx_.block_size);
-    }());
-    COHORT_ASSIGN_OR_RETURN(JournalIndex index,
-                            DecodeJournalIndex(iblock, sb_.journal_index_blkno, ctx_,
-                                               sb_.max_nodes, sb_.block_count));
-    const JournalIndexEntry& je = index.entries.at(slot_);
-    if (je.start == 0) return Status::Corruption("journal slot " + std::to_string(slot_) + " has no journal");
-    COHORT_ASSIGN_OR_RETURN(journal_, Journal::Open(dev_, ctx_, je.start, sb_.block_count, clock_));
+    COHORT_ASSIGN_OR_RETURN(uint64_t start, JournalStart(slot_));
+    COHORT_ASSIGN_OR_RETURN(journal_, Journal::Open(dev_, ctx_, start, sb_.block_count, clock_));
   }
+  {
+    MutexLock l(&recovery_mu_);
+    last_members_ = ls_->view().members;
+  }
+  recovery_thread_ = std::thread([this] { RecoveryLoop(); });
   ms_ = std::make_unique<MetaCache>(dev_, ctx_, sb_.block_count, journal_.get(), clock_,
                                     options_.meta);
   alloc_ = std::make_unique<Allocator>(ms_.get(), glocks_.get(), sb_, slot_);
@@ -101,6 +97,12 @@ Status FileSystem::Start() {
 Status FileSystem::Unmount() {
   if (unmounted_) return Status::OK();
   unmounted_ = true;
+  {
+    MutexLock l(&recovery_mu_);
+    recovery_stop_ = true;
+    recovery_cv_.SignalAll();
+  }
+  if (recovery_thread_.joinable()) recovery_thread_.join();
   Status result;
   {
     MutexLock l(&table_mu_);
@@ -126,6 +128,118 @@ Status FileSystem::Unmount() {
     if (!s.ok() && result.ok()) result = s;
   }
   return result;
+}
+
+// ----------------------------------------------- departed nodes (docs/locking.md §4)
+
+Result<uint64_t> FileSystem::JournalStart(uint32_t slot) {
+  AlignedBuffer buf(ctx_.block_size);
+  COHORT_RETURN_IF_ERROR(dev_->ReadBlock(sb_.journal_index_blkno, ctx_.block_size, buf.span()));
+  COHORT_ASSIGN_OR_RETURN(JournalIndex index,
+                          DecodeJournalIndex(buf.span(), sb_.journal_index_blkno, ctx_,
+                                             sb_.max_nodes, sb_.block_count));
+  if (slot >= index.entries.size() || index.entries[slot].start == 0) {
+    return Status::Corruption("journal slot " + std::to_string(slot) + " has no journal");
+  }
+  return index.entries[slot].start;
+}
+
+void FileSystem::OnMembershipView(const net::MembershipView& v) {
+  if (!v.Contains(options_.node_id) && options_.node_id != 0) return;  // not our view yet
+  bool lost_member = false, lost_quorum = false, regained = false;
+  std::vector<net::NodeId> gone;
+  {
+    MutexLock l(&recovery_mu_);
+    for (net::NodeId n : last_members_) {
+      if (!v.Contains(n)) gone.push_back(n);
+    }
+    last_members_ = v.members;
+    lost_member = !gone.empty();
+    if (!v.quorate && !quorum_lost_) {
+      quorum_lost_ = true;
+      lost_quorum = true;
+    } else if (v.quorate && quorum_lost_) {
+      regained = true;
+    }
+  }
+  std::string who;
+  for (net::NodeId n : gone) who += (who.empty() ? "" : ",") + std::to_string(n);
+  if (lost_quorum) {
+    glocks_->Freeze(/*all=*/true);
+    COHORT_LOG_ERROR("lost quorum ({}): every operation that needs a lock waits; this node "
+                     "must not touch shared metadata until it is back in a quorate view",
+                     v.ToString());
+    return;
+  }
+  if (regained) {
+    // While we were cut off, the others may have recovered our journal and taken our
+    // locks: nothing this node caches can be trusted any more.
+    glocks_->Withdraw("this node lost quorum earlier (" + v.ToString() +
+                      "): unmount and mount it again");
+    COHORT_LOG_ERROR("quorum is back ({}) but this node lost it before: withdrawn, every "
+                     "operation now fails with EIO; unmount and mount again", v.ToString());
+    return;
+  }
+  if (!lost_member) return;
+  uint64_t epoch = glocks_->Freeze();
+  COHORT_LOG_WARN("node(s) {} left the cluster ({}): new locks wait until the journals "
+                  "nobody holds are replayed", who, v.ToString());
+  MutexLock l(&recovery_mu_);
+  recovery_pending_ = true;
+  recovery_epoch_ = epoch;
+  recovery_cv_.SignalAll();
+}
+
+void FileSystem::RecoveryLoop() {
+  while (true) {
+    uint64_t epoch;
+    {
+      MutexLock l(&recovery_mu_);
+      while (!recovery_pending_ && !recovery_stop_) recovery_cv_.Wait();
+      if (recovery_stop_) return;
+      recovery_pending_ = false;
+      epoch = recovery_epoch_;
+    }
+    Status s = RecoverDeparted();
+    if (s.ok()) {
+      recoveries_.fetch_add(1);
+      glocks_->Thaw(epoch);
+      if (!glocks_->frozen()) COHORT_LOG_INFO("recovery done: new locks are granted again");
+      continue;
+    }
+    COHORT_LOG_ERROR("recovery of departed nodes failed: {} (new locks stay frozen; retrying)",
+                     s.ToString());
+    MutexLock l(&recovery_mu_);
+    if (!recovery_pending_ && !recovery_stop_) {
+      recovery_pending_ = true;
+      (void)recovery_cv_.WaitFor(std::chrono::seconds(1));
+    }
+  }
+}
+
+Status FileSystem::RecoverDeparted() {
+  // One survivor at a time (the recovery glock), each journal slot under its own glock:
+  // a slot we can take nobody holds, so its node is gone (or never mounted); replaying
+  // is idempotent, so a clean journal costs one header read.
+  COHORT_ASSIGN_OR_RETURN(GlockHolder rh, glocks_->Acquire(GlockType::kRecovery, 0,
+                                                           HolderMode::kExclusive, false, true));
+  for (uint32_t s = 0; s < sb_.journal_count; ++s) {
+    if (journal_ && s == slot_) continue;
+    auto jh = glocks_->Acquire(GlockType::kJournal, s, HolderMode::kExclusive, /*try_only=*/true,
+                               /*recovery=*/true);
+    if (!jh.ok()) {
+      if (jh.code() == Code::kWouldBlock) continue;  // a live node's
+      return jh.status();
+    }
+    if (read_only_) continue;  // cannot write: a writable survivor replays it
+    COHORT_ASSIGN_OR_RETURN(uint64_t start, JournalStart(s));
+    COHORT_ASSIGN_OR_RETURN(Journal::ReplayStats st, Journal::Replay(dev_, ctx_, start, sb_.block_count));
+    if (st.transactions > 0) {
+      COHORT_LOG_WARN("replayed journal slot {} of a departed node: {} transactions, {} blocks",
+                      s, st.transactions, st.blocks);
+    }
+  }
+  return Status::OK();
 }
 
 // ------------------------------------------------------------------------ inode cache

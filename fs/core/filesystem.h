@@ -26,12 +26,14 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -139,6 +141,15 @@ class FileSystem final : public GlockCallbacks {
   uint64_t root_inode() const { return sb_.root_inode; }
   const Superblock& superblock() const { return sb_; }
   bool read_only() const { return read_only_; }
+
+  // A new cluster view (docs/locking.md §4). Called from the lockspace's on_view hook,
+  // before the DLM recovers for the view; never blocks. A member gone from the view
+  // freezes new grants until a survivor has replayed the journals of departed nodes
+  // (a background thread does it here, under the recovery glock); losing quorum
+  // freezes every operation that needs a lock; regaining it after that withdraws.
+  void OnMembershipView(const net::MembershipView& v) EXCLUDES(recovery_mu_);
+  // Completed recovery passes (each replays every journal slot nobody holds).
+  uint64_t recoveries() const { return recoveries_.load(); }
   uint32_t journal_slot() const { return slot_; }
 
   // ---- namespace ----
@@ -295,6 +306,20 @@ class FileSystem final : public GlockCallbacks {
   std::unique_ptr<GlockManager> glocks_;
   std::unique_ptr<Allocator> alloc_;
   GlockHolder journal_holder_;
+
+  // Recovery of departed nodes (OnMembershipView).
+  void RecoveryLoop() EXCLUDES(recovery_mu_);
+  Status RecoverDeparted();
+  Result<uint64_t> JournalStart(uint32_t slot);
+  Mutex recovery_mu_{LockRank::kUnranked, "fs.recovery"};
+  CondVar recovery_cv_{&recovery_mu_};
+  bool recovery_pending_ GUARDED_BY(recovery_mu_) = false;
+  bool recovery_stop_ GUARDED_BY(recovery_mu_) = false;
+  uint64_t recovery_epoch_ GUARDED_BY(recovery_mu_) = 0;
+  std::vector<net::NodeId> last_members_ GUARDED_BY(recovery_mu_);
+  bool quorum_lost_ GUARDED_BY(recovery_mu_) = false;
+  std::atomic<uint64_t> recoveries_{0};
+  std::thread recovery_thread_;
   bool unmounted_ = false;
 
   Mutex table_mu_{LockRank::kFsInodeTable, "fs.inode_table"};

@@ -11,6 +11,7 @@ namespace {
 // Position of a glock type in the cluster lock order (docs/locking.md §2.2).
 int TypeOrder(GlockType t) {
   switch (t) {
+    case GlockType::kRecovery: return -1;
     case GlockType::kRename: return 0;
     case GlockType::kInode: return 1;
     case GlockType::kOpen: return 2;
@@ -133,10 +134,12 @@ Glock* GlockManager::Get(GlockType t, uint64_t number) {
   return p;
 }
 
-Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only) {
+Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only,
+                                          bool recovery) {
   {
     MutexLock l(&table_mu_);
     if (shut_down_) return Status::Aborted("glock manager shut down");
+    if (withdrawn_.load()) return Status::IOError("filesystem withdrawn: " + withdraw_reason_);
   }
   bool lost = false;  // a conversion deadlock demoted us: caches must go
   gl->mu_.Lock();
@@ -184,6 +187,18 @@ Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only
         lost = false;
         gl->mu_.Lock();
       }
+      continue;
+    }
+    if (withdrawn_.load(std::memory_order_acquire)) {
+      --gl->waiters_;
+      gl->cv_.SignalAll();
+      gl->mu_.Unlock();
+      return Status::IOError("filesystem withdrawn");
+    }
+    if (!recovery && frozen_.load(std::memory_order_acquire) &&
+        (freeze_all_.load(std::memory_order_acquire) ||
+         gl->grant_epoch_ == freeze_epoch_.load(std::memory_order_acquire))) {
+      gl->cv_.Wait();  // granted since the freeze: wait for the thaw (Thaw signals)
       continue;
     }
     if (m == HolderMode::kShared) {
@@ -258,12 +273,51 @@ void GlockManager::OnCompletion(Glock* gl, const dlm::Completion& c) {
   } else {
     if (gl->lkid_ == dlm::kNoLock) gl->lkid_ = c.id;
     gl->granted_ = c.demoted ? dlm::LockMode::kNL : c.granted;
-    if (c.status == Code::kOk) gl->granted_at_ = clock_->Now();
+    if (c.status == Code::kOk) {
+      gl->granted_at_ = clock_->Now();
+      gl->grant_epoch_ = freeze_epoch_.load(std::memory_order_acquire);
+    }
     if (gl->granted_ == dlm::LockMode::kNone) gl->lkid_ = dlm::kNoLock;
   }
   gl->last_error_ = c.status;
   gl->dlm_busy_ = false;
   gl->cv_.SignalAll();
+}
+
+uint64_t GlockManager::Freeze(bool all) {
+  MutexLock l(&table_mu_);  // Freeze and Thaw change epoch and flags together
+  uint64_t e = freeze_epoch_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (all) freeze_all_.store(true, std::memory_order_release);
+  frozen_.store(true, std::memory_order_release);
+  return e;
+}
+
+void GlockManager::Thaw(uint64_t epoch) {
+  {
+    MutexLock l(&table_mu_);
+    if (freeze_epoch_.load(std::memory_order_acquire) != epoch) return;  // a newer freeze
+    frozen_.store(false, std::memory_order_release);
+    freeze_all_.store(false, std::memory_order_release);
+  }
+  WakeAll();
+}
+
+void GlockManager::Withdraw(std::string reason) {
+  {
+    MutexLock l(&table_mu_);
+    if (withdrawn_.load()) return;
+    withdraw_reason_ = std::move(reason);
+    withdrawn_.store(true, std::memory_order_release);
+  }
+  WakeAll();
+}
+
+void GlockManager::WakeAll() {
+  MutexLock l(&table_mu_);
+  for (auto& [key, gl] : table_) {
+    MutexLock g(&gl->mu_);
+    gl->cv_.SignalAll();
+  }
 }
 
 void GlockManager::OnBlocking(Glock* gl, dlm::LockMode mode) {

@@ -26,6 +26,7 @@
 // callback. DLM callbacks may run on any thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -53,6 +54,7 @@ enum class GlockType : uint8_t {
   kStatfs = 's',
   kJournal = 'j',
   kFlock = 'f',
+  kRecovery = 'R',  // serialises survivors' recovery of departed nodes' journals
 };
 
 enum class HolderMode : uint8_t { kShared, kExclusive };
@@ -148,6 +150,7 @@ class Glock {
   Nanos granted_at_ GUARDED_BY(mu_) = 0;
   Nanos last_used_ GUARDED_BY(mu_) = 0;
   uint64_t demotions_ GUARDED_BY(mu_) = 0;
+  uint64_t grant_epoch_ GUARDED_BY(mu_) = 0;     // manager's freeze epoch at the last grant
 };
 
 class GlockManager {
@@ -166,10 +169,30 @@ class GlockManager {
   // instead of waiting for another node (DLM NOQUEUE) or a local holder.
   // Errors: WouldBlock (try_only), Unavailable (no quorum / shut down), Deadlock,
   // TimedOut, Aborted (the manager is shutting down).
-  Result<GlockHolder> Acquire(Glock* gl, HolderMode m, bool try_only = false);
-  Result<GlockHolder> Acquire(GlockType t, uint64_t n, HolderMode m, bool try_only = false) {
-    return Acquire(Get(t, n), m, try_only);
+  // While the manager is frozen (below), a holder on a glock whose DLM lock was
+  // granted or converted since the freeze waits for the thaw, unless `recovery`.
+  // Errors: WouldBlock (try_only), Unavailable (no quorum / shut down), Deadlock,
+  // TimedOut, Aborted (the manager is shutting down), IOError (withdrawn).
+  Result<GlockHolder> Acquire(Glock* gl, HolderMode m, bool try_only = false,
+                              bool recovery = false);
+  Result<GlockHolder> Acquire(GlockType t, uint64_t n, HolderMode m, bool try_only = false,
+                              bool recovery = false) {
+    return Acquire(Get(t, n), m, try_only, recovery);
   }
+
+  // A member left the cluster (docs/locking.md §4): until Thaw(epoch), no holder is
+  // admitted on a lock granted after this call, because the DLM may have granted it
+  // from under the departed node, whose journal may still cover the blocks it
+  // protects. Locks held from before keep working. Returns the new epoch. Never blocks.
+  // `all`: no holder at all is admitted, whatever its grant (this node lost quorum).
+  uint64_t Freeze(bool all = false) EXCLUDES(table_mu_);
+  // Ends the freeze of `epoch` unless a newer one started. Wakes the waiters.
+  void Thaw(uint64_t epoch) EXCLUDES(table_mu_);
+  bool frozen() const { return frozen_.load(std::memory_order_acquire); }
+  // This node lost quorum (docs/locking.md §4): every later Acquire fails with IOError.
+  // Never blocks; wakes the waiters.
+  void Withdraw(std::string reason) EXCLUDES(table_mu_);
+  bool withdrawn() const { return withdrawn_.load(std::memory_order_acquire); }
 
   // Takes holders on several glocks in the lock order (type order of docs/locking.md
   // §2.2, then ascending number), skipping duplicates (the strongest mode wins).
@@ -196,6 +219,7 @@ class GlockManager {
   Status RequestDlm(Glock* gl, dlm::LockMode want, bool try_only);
   void OnCompletion(Glock* gl, const dlm::Completion& c);
   void OnBlocking(Glock* gl, dlm::LockMode mode);
+  void WakeAll() EXCLUDES(table_mu_);
   void Enqueue(Glock* gl) EXCLUDES(work_mu_);
   void WorkerLoop();
   void Demote(Glock* gl, dlm::LockMode to);
@@ -209,6 +233,11 @@ class GlockManager {
   mutable Mutex table_mu_{LockRank::kFsGlockTable, "fs.glock_table"};
   std::map<std::pair<uint8_t, uint64_t>, std::unique_ptr<Glock>> table_ GUARDED_BY(table_mu_);
   bool shut_down_ GUARDED_BY(table_mu_) = false;
+  std::string withdraw_reason_ GUARDED_BY(table_mu_);
+  std::atomic<bool> frozen_{false};
+  std::atomic<bool> freeze_all_{false};
+  std::atomic<uint64_t> freeze_epoch_{0};
+  std::atomic<bool> withdrawn_{false};
 
   // The worker's queue of glocks to demote. Unranked leaf: nothing nests inside it.
   Mutex work_mu_{LockRank::kUnranked, "fs.glock_work"};

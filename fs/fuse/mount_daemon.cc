@@ -37,6 +37,27 @@ class ForwardingInvalidator final : public KernelInvalidator {
   std::atomic<KernelInvalidator*> target_{nullptr};
 };
 
+// Passes the lockspace's membership views to the filesystem once it exists; the view
+// of set_target() time is passed at once, so a change during the mount is not missed.
+class ViewForwarder {
+ public:
+  void OnView(const net::MembershipView& v) {
+    MutexLock l(&mu_);
+    latest_ = v;
+    if (target_) target_->OnMembershipView(v);
+  }
+  void set_target(FileSystem* fs) {
+    MutexLock l(&mu_);
+    target_ = fs;
+    if (target_ && latest_.generation != 0) target_->OnMembershipView(latest_);
+  }
+
+ private:
+  Mutex mu_{LockRank::kUnranked, "fs.view_forwarder"};
+  FileSystem* target_ GUARDED_BY(mu_) = nullptr;
+  net::MembershipView latest_ GUARDED_BY(mu_);
+};
+
 // Reports the mount's outcome to the waiting parent (detached mode) exactly once.
 class Notifier {
  public:
@@ -96,8 +117,10 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
 
   auto transport = net::TcpTransport::Create(*config, self->id, std::move(*key));
   if (!transport.ok()) return fail(transport.status().ToString());
+  ViewForwarder views;  // outlives the lockspace (declared first)
   dlm::LockspaceOptions lopt;
   lopt.name = config->cluster_name;
+  lopt.on_view = [&views](const net::MembershipView& v) { views.OnView(v); };
   auto ls = std::make_unique<dlm::Lockspace>(transport->get(), lopt);
   // On every way out of this function the transport stops before the lockspace (its
   // handler) is destroyed: this guard is destroyed first.
@@ -150,6 +173,11 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   mopt.node_id = self->id;
   auto fs = FileSystem::Mount(dev->get(), ls.get(), mopt);
   if (!fs.ok()) return fail(fs.status().ToString());
+  views.set_target(fs->get());
+  struct ClearViews {  // destroyed before `fs` on every way out
+    ViewForwarder* v;
+    ~ClearViews() { v->set_target(nullptr); }
+  } clear_views{&views};
 
   FuseServerOptions fopt;
   fopt.mountpoint = cmd.mountpoint;
@@ -174,6 +202,7 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   if (!s.ok()) COHORT_LOG_ERROR("{}", s.ToString());
   COHORT_LOG_INFO("FUSE session ended; committing and releasing locks");
   inval.set_target(nullptr);
+  views.set_target(nullptr);
   Status u = (*fs)->Unmount();
   COHORT_LOG_INFO("filesystem released; leaving the cluster");
   (*server)->Unmount();

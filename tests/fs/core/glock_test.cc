@@ -70,6 +70,49 @@ TEST_F(GlockTest, SharedHoldersCoexistAndExclusiveWaitsForThem) {
   EXPECT_TRUE(got.load());
 }
 
+TEST_F(GlockTest, FreezeHoldsBackLocksGrantedAfterItButNotCachedOnes) {
+  Glock* old = mgr_->Get(GlockType::kInode, 10);
+  { auto h = mgr_->Acquire(old, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }  // cached
+  uint64_t epoch = mgr_->Freeze();
+  EXPECT_TRUE(mgr_->frozen());
+  // A lock cached from before the freeze keeps working.
+  { auto h = mgr_->Acquire(old, HolderMode::kShared); EXPECT_TRUE(h.ok()); }
+  // A lock the DLM grants after the freeze waits for the thaw...
+  Glock* fresh = mgr_->Get(GlockType::kInode, 11);
+  std::atomic<bool> got{false};
+  std::thread t([&] {
+    auto h = mgr_->Acquire(fresh, HolderMode::kExclusive);
+    got = h.ok();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(got.load());
+  // ... except for the recovery's own holders.
+  { auto h = mgr_->Acquire(GlockType::kJournal, 3, HolderMode::kExclusive, false, true); EXPECT_TRUE(h.ok()); }
+  // A thaw of an older epoch does not end a newer freeze.
+  uint64_t newer = mgr_->Freeze();
+  mgr_->Thaw(epoch);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(got.load());
+  mgr_->Thaw(newer);
+  t.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_FALSE(mgr_->frozen());
+}
+
+TEST_F(GlockTest, FreezeAllHoldsBackEvenCachedLocksAndWithdrawFailsThemWithIOError) {
+  Glock* old = mgr_->Get(GlockType::kInode, 20);
+  { auto h = mgr_->Acquire(old, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr_->Freeze(/*all=*/true);
+  std::atomic<int> code{-1};
+  std::thread t([&] { code = static_cast<int>(mgr_->Acquire(old, HolderMode::kShared).code()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(code.load(), -1);  // still waiting
+  mgr_->Withdraw("test");
+  t.join();
+  EXPECT_EQ(code.load(), static_cast<int>(Code::kIOError));
+  EXPECT_EQ(mgr_->Acquire(old, HolderMode::kShared).code(), Code::kIOError);
+}
+
 TEST_F(GlockTest, DlmLockStaysCachedAfterLastHolder) {
   Glock* gl = mgr_->Get(GlockType::kInode, 1);
   { auto h = mgr_->Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }

@@ -2,6 +2,7 @@
 // each with its own mount point and address, seeing one filesystem (label `cluster`).
 // The full coherence suite of the multi-node issue builds on this fixture.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,6 +98,42 @@ TEST_F(ClusterMountTest, AppendOnAnotherNodeIsSeenByTheWriter) {
     out << "three\n";
   }
   EXPECT_EQ(ReadFile(c_.path(1, "log")), "one\nthree\n");
+}
+
+// kill -9 of a node with committed, not yet checkpointed transactions in its journal:
+// the survivors freeze new grants, one replays the dead node's journal under the
+// recovery glock, and they carry on (docs/locking.md §4); the node then comes back.
+TEST_F(ClusterMountTest, KilledNodesJournalIsReplayedBySurvivorsWhoCarryOn) {
+  {
+    int fd = open(c_.path(3, "from3").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "written on node 3", 17), 17);
+    ASSERT_EQ(fsync(fd), 0);
+    close(fd);
+  }
+  ASSERT_EQ(mkdir(c_.path(3, "dir3").c_str(), 0755), 0);
+  int dfd = open(c_.mnt(3).c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dfd, 0);
+  ASSERT_EQ(fsync(dfd), 0);
+  close(dfd);
+  c_.Kill(3);
+  // These need locks node 3 held: they wait for the recovery, then see its data.
+  EXPECT_EQ(ReadFile(c_.path(1, "from3")), "written on node 3");
+  struct stat st;
+  EXPECT_EQ(stat(c_.path(2, "dir3").c_str(), &st), 0);
+  std::string logs = c_.ReadLog(1) + c_.ReadLog(2);
+  EXPECT_NE(logs.find("left the cluster"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("replayed journal slot"), std::string::npos) << logs;
+  // The survivors go on together.
+  {
+    std::ofstream out(c_.path(2, "after"));
+    out << "after the crash";
+  }
+  EXPECT_EQ(ReadFile(c_.path(1, "after")), "after the crash");
+  // Node 3 comes back into its slot and sees everything.
+  ASSERT_TRUE(c_.Start(3)) << c_.ReadLog(3);
+  EXPECT_EQ(ReadFile(c_.path(3, "after")), "after the crash");
+  EXPECT_EQ(ReadFile(c_.path(3, "from3")), "written on node 3");
 }
 
 }  // namespace
