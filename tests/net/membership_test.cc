@@ -256,15 +256,15 @@ TEST(MembershipTest, MemberThatLostAPeerAndGotItBackStillLeavesTheView) {
 //
 // After every step, Check() asserts the safety invariant of docs/wire-protocol.md §7.5:
 //  (S1) two live nodes holding the same generation hold the same members (with
-//       incarnations), unless one of them holds a member that is not live to it. (A
-//       restarted node may reuse a counter of its previous incarnation, §7.2; every
-//       view that incarnation installed lists it, and it is dead.)
+//       incarnations), unless one of them is not whole (below). (A restarted node may
+//       reuse a counter of its previous incarnation, §7.2; every view that incarnation
+//       installed lists it, and it is dead.)
 //  (S2) two live nodes that both *act* on their views have the same member set, where a
 //       node acts on its view when the view is quorate, established (every member,
 //       with the incarnation listed, has installed it, so the DLM's recovery of that
-//       generation can finish, docs/dlm.md §10) and fully live to the node (every
-//       member is live to it; a node that has lost a member leaves by failure
-//       detection within the bound of §7.4, and the disk lease covers that window);
+//       generation can finish, docs/dlm.md §10) and whole (every member has been live
+//       to it at every step since it installed the view; a node that has lost a member
+//       leaves by failure detection, S3, and the disk lease covers that window);
 //  (S3) a node whose view lost a member (not live to it at some step since the install)
 //       installs another view within kMaxDeferTicks + 1 of its heartbeat ticks.
 class TestNet {
