@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -134,31 +133,18 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   // Wait for quorum: a node without it may not take locks (DESIGN.md §3).
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(cmd.quorum_timeout_seconds * 1000));
-  // ... and for the view to settle: it must stay the same for several heartbeats before
-  // any lock is taken. While nodes are starting, the view agreement can briefly leave
-  // two overlapping majorities each believing itself quorate (a known defect of
-  // net/membership, see docs/wire-protocol.md §7 "Known issue"); taking the journal
-  // slot's lock then could grant it twice. Waiting out the churn avoids that window at
-  // start-up; the membership fix itself is still to do.
-  const auto settle = std::chrono::nanoseconds(std::max<Nanos>(
-      3 * config->heartbeat_interval, 300 * kNanosPerMilli));
+  // Only quorum and a finished recovery are waited for, not a settled view: a quorate
+  // view is never overlapped by another quorate view with other members while both
+  // are acted on (net/membership, docs/wire-protocol.md §7.5), so the journal slot's
+  // lock cannot be granted twice, also while nodes are starting.
   bool said = false;
-  uint64_t seen_gen = 0;
-  auto stable_since = std::chrono::steady_clock::now();
-  while (true) {
-    net::MembershipView v = ls->view();
-    auto now = std::chrono::steady_clock::now();
-    if (v.generation != seen_gen) {
-      seen_gen = v.generation;
-      stable_since = now;
-    }
-    if (v.quorate && !ls->recovering() && now - stable_since >= settle) break;
-    if (now > deadline) {
+  while (!ls->view().quorate || ls->recovering()) {
+    if (std::chrono::steady_clock::now() > deadline) {
       return fail("no quorum after " + std::to_string(cmd.quorum_timeout_seconds) +
-                  " s: " + v.ToString() + " (are the other nodes up?)");
+                  " s: " + ls->view().ToString() + " (are the other nodes up?)");
     }
-    if (!said && !v.quorate) {
-      COHORT_LOG_INFO("waiting for quorum: {}", v.ToString());
+    if (!said) {
+      COHORT_LOG_INFO("waiting for quorum: {}", ls->view().ToString());
       said = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
