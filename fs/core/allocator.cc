@@ -29,9 +29,16 @@ std::vector<uint64_t> Allocator::CandidateOrder(uint64_t goal) const {
       order.push_back(g);
     }
   };
-  if (goal) add(GroupOf(goal));
-  // This node's groups first, then everyone else's.
+  // The goal's group only if it is one of this node's: a goal in another node's group
+  // (a file in a directory that node created) would make two nodes share a group's
+  // bitmaps and glock, and put the new inode's glocks under the other node's directory
+  // (the placement rule, docs/locking.md §2.5).
   uint64_t n = std::max<uint32_t>(sb_.max_nodes, 1);
+  if (goal) {
+    uint64_t gg = GroupOf(goal);
+    if (gg < sb_.ag_count && gg % n == slot_ % n) add(gg);
+  }
+  // This node's groups first, then everyone else's.
   for (uint64_t g = slot_ % n; g < sb_.ag_count; g += n) add(g);
   for (uint64_t g = 0; g < sb_.ag_count; ++g) add(g);
   return order;

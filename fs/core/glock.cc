@@ -36,6 +36,33 @@ int ModeRank(dlm::LockMode m) {
 
 }  // namespace
 
+// ------------------------------------------------------------------------- placement
+
+net::NodeId GlockPlacement::operator()(std::string_view key) const {
+  // A top-level glock key is [len = 9][type u8][number u64 LE] (docs/locking.md §2.1).
+  if (key.size() != 10 || static_cast<uint8_t>(key[0]) != 9 || ag_blocks == 0 ||
+      max_nodes == 0) {
+    return net::kNoNode;
+  }
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<uint8_t>(key[2 + i])) << (8 * i);
+  uint64_t g;
+  switch (static_cast<GlockType>(key[1])) {
+    case GlockType::kInode:
+    case GlockType::kOpen:
+      if (n < ag_start) return net::kNoNode;
+      g = (n - ag_start) / ag_blocks;
+      break;
+    case GlockType::kGroup:
+      g = n;
+      break;
+    default:
+      return net::kNoNode;
+  }
+  uint64_t node = g % max_nodes + 1;
+  return node <= net::kMaxNodeId ? static_cast<net::NodeId>(node) : net::kNoNode;
+}
+
 // ---------------------------------------------------------------------------- holder
 
 GlockHolder& GlockHolder::operator=(GlockHolder&& o) noexcept {

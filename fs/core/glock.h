@@ -57,6 +57,20 @@ enum class GlockType : uint8_t {
 
 enum class HolderMode : uint8_t { kShared, kExclusive };
 
+// The glock placement rule (docs/locking.md §2.5, docs/dlm.md §12): the DLM directory
+// node preferred for a glock's resource. Inode and open glocks of an inode in allocation
+// group g, and the group glock of g, prefer node (g % max_nodes) + 1: the node whose
+// home journal slot (node id - 1) prefers g for its allocations (fs/core/allocator.h).
+// Other glocks: no preference (the hash). Built from superblock fields that never
+// change, so every node computes the same function. `key` is a DLM resource key
+// (docs/dlm.md §1).
+struct GlockPlacement {
+  uint64_t ag_start = 0;
+  uint64_t ag_blocks = 0;
+  uint32_t max_nodes = 0;
+  net::NodeId operator()(std::string_view key) const;
+};
+
 class Glock;
 
 // What the filesystem does when a glock is demoted (gfs2's glock_operations).

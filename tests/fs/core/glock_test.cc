@@ -129,5 +129,40 @@ TEST_F(GlockTest, ShutdownReleasesEveryDlmLock) {
   EXPECT_EQ(mgr_->Acquire(GlockType::kInode, 1, HolderMode::kShared).code(), Code::kAborted);
 }
 
+// The placement rule (docs/locking.md §2.5): inode/open glocks of an inode in group g and
+// the group glock of g prefer node g % max_nodes + 1, the node whose home slot prefers g.
+std::string GlockKey(GlockType t, uint64_t n) {
+  std::string name(9, '\0');
+  name[0] = static_cast<char>(t);
+  for (int i = 0; i < 8; ++i) name[1 + i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return dlm::MakeResourceKey("", name);
+}
+
+TEST(GlockPlacementTest, InodesAndGroupsPreferTheNodeWhoseSlotAllocatesInTheGroup) {
+  GlockPlacement p{/*ag_start=*/100, /*ag_blocks=*/1000, /*max_nodes=*/4};
+  EXPECT_EQ(p(GlockKey(GlockType::kInode, 100)), 1u);     // group 0
+  EXPECT_EQ(p(GlockKey(GlockType::kOpen, 1099)), 1u);     // still group 0
+  EXPECT_EQ(p(GlockKey(GlockType::kInode, 1100)), 2u);    // group 1
+  EXPECT_EQ(p(GlockKey(GlockType::kInode, 3100 + 5)), 4u);  // group 3
+  EXPECT_EQ(p(GlockKey(GlockType::kOpen, 4100)), 1u);     // group 4 wraps to slot 0
+  EXPECT_EQ(p(GlockKey(GlockType::kGroup, 6)), 3u);
+}
+
+TEST(GlockPlacementTest, OtherNamesHaveNoPreference) {
+  GlockPlacement p{100, 1000, 4};
+  EXPECT_EQ(p(GlockKey(GlockType::kInode, 5)), net::kNoNode);  // below the groups
+  EXPECT_EQ(p(GlockKey(GlockType::kJournal, 1)), net::kNoNode);
+  EXPECT_EQ(p(GlockKey(GlockType::kStatfs, 0)), net::kNoNode);
+  EXPECT_EQ(p(GlockKey(GlockType::kRename, 0)), net::kNoNode);
+  EXPECT_EQ(p(GlockKey(GlockType::kFlock, 2000)), net::kNoNode);
+  // A child key (POSIX lock range under an inode) or a malformed key: none.
+  std::string child = dlm::MakeResourceKey(GlockKey(GlockType::kInode, 2000), "p");
+  EXPECT_EQ(p(child), net::kNoNode);
+  EXPECT_EQ(p(""), net::kNoNode);
+  EXPECT_EQ(p(std::string(10, 'i')), net::kNoNode);
+  // No geometry: no preference rather than a division by zero.
+  EXPECT_EQ((GlockPlacement{0, 0, 4}(GlockKey(GlockType::kInode, 5))), net::kNoNode);
+}
+
 }  // namespace
 }  // namespace cohort::fs
