@@ -5,6 +5,7 @@
 // writes on SIGUSR1 (docs/operations.md "Statistics").
 //
 //   cluster_bench [--quick] [--json] [--dir DIR] [--placements one-cpu,apart]
+//                 [--only handoff,creates]   (creates includes the cached reads)
 //
 // Must run as root (FUSE mounts with allow_other). Figures, for each CPU placement:
 //   hand-off    process A (on node 1) writes 4 KiB at offset 0 of one file and closes
@@ -547,6 +548,7 @@ int Main(int argc, char** argv) {
   Report report("cluster_bench", argc, argv);
   g_dir = "/tmp";
   std::vector<std::string> placements = {"one-cpu", "apart"};
+  std::string only = "handoff,creates";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--dir" && i + 1 < argc) {
@@ -556,6 +558,8 @@ int Main(int argc, char** argv) {
       std::stringstream ss(argv[++i]);
       std::string p;
       while (std::getline(ss, p, ',')) placements.push_back(p);
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
     }
   }
   if (geteuid() != 0) {
@@ -574,9 +578,11 @@ int Main(int argc, char** argv) {
   report.AddInfo("dir", g_dir);
   for (const std::string& p : placements) {
     if (g_interrupted) break;
-    BenchHandoff(report, p, ncpus, report.quick());
+    if (only.find("handoff") != std::string::npos) BenchHandoff(report, p, ncpus, report.quick());
     if (g_interrupted) break;
-    BenchCreatesAndReads(report, p, ncpus, report.quick());
+    if (only.find("creates") != std::string::npos) {
+      BenchCreatesAndReads(report, p, ncpus, report.quick());
+    }
   }
   ClusterDown();
   std::string rm = "rm -rf " + Sh(g_dir);

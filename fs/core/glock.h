@@ -84,8 +84,14 @@ class GlockCallbacks {
   virtual void InvalidateGlock(Glock* gl) = 0;
 };
 
+// When a blocking callback is served (docs/locking.md §2.6): at once if the glock is
+// idle here (no holder, none waiting, none released within `idle_grace`); otherwise when
+// it becomes idle or `min_hold` after the grant, whichever comes first. Until then new
+// holders that need no DLM request are still admitted (the node keeps working through
+// the hold time: the protection against ping-pong); after it they wait.
 struct GlockOptions {
-  Nanos min_hold = 10 * kNanosPerMilli;    // no demotion sooner after a grant
+  Nanos min_hold = 10 * kNanosPerMilli;    // a busy glock is kept this long after a grant
+  Nanos idle_grace = 200 * kNanosPerMicro;  // unused this long = idle: demote at once
   Nanos idle_release = 30 * kNanosPerSecond;  // unlock after this long without holders
   Nanos worker_period = 100 * kNanosPerMilli;  // idle scan and DLM Tick period
 };
@@ -139,6 +145,9 @@ class Glock {
   void ReleaseHolder(HolderMode m) EXCLUDES(mu_);
   bool Needs(HolderMode m) const REQUIRES(mu_);
   bool LocallyCompatible(HolderMode m) const REQUIRES(mu_);
+  // A demotion was requested but the glock is still inside its hold time: holders that
+  // need no DLM request are admitted.
+  bool HoldAdmits(HolderMode m, Nanos now, Nanos min_hold) const REQUIRES(mu_);
   std::string DumpLocked() const REQUIRES(mu_);
 
   GlockManager* const mgr_;
