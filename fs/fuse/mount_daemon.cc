@@ -63,13 +63,14 @@ class Notifier {
 // The signal handler only writes a byte to a pipe (async-signal-safe); a small thread
 // reads it and writes the stats file (to PATH.tmp, then renames it over PATH, so a
 // reader never sees half a file).
-int g_stats_pipe_write = -1;
+std::atomic<int> g_stats_pipe_write{-1};  // lock-free: safe in a signal handler
 
 void OnStatsSignal(int) {
   int saved = errno;
   char b = 's';
-  if (g_stats_pipe_write >= 0) {
-    ssize_t n = write(g_stats_pipe_write, &b, 1);
+  int fd = g_stats_pipe_write.load();
+  if (fd >= 0) {
+    ssize_t n = write(fd, &b, 1);
     (void)n;
   }
   errno = saved;
@@ -104,7 +105,7 @@ class StatsReporter {
     }
     rd_ = fds[0];
     wr_ = fds[1];
-    g_stats_pipe_write = wr_;
+    g_stats_pipe_write.store(wr_);
     struct sigaction sa {};
     sa.sa_handler = OnStatsSignal;
     sa.sa_flags = SA_RESTART;
@@ -115,7 +116,7 @@ class StatsReporter {
   ~StatsReporter() {
     if (rd_ < 0) return;
     signal(SIGUSR1, SIG_IGN);
-    g_stats_pipe_write = -1;
+    g_stats_pipe_write.store(-1);
     stop_.store(true);
     char b = 'q';
     ssize_t n = write(wr_, &b, 1);
