@@ -7,6 +7,8 @@
 //   cluster_bench [--quick] [--json] [--dir DIR] [--placements one-cpu,apart]
 //                 [--only handoff,creates]   (creates includes the cached reads)
 //
+// DIR (default /tmp) holds the images; the figures and what they mean are in
+// docs/filesystem.md §10.
 // Must run as root (FUSE mounts with allow_other). Figures, for each CPU placement:
 //   hand-off    process A (on node 1) writes 4 KiB at offset 0 of one file and closes
 //               it; process B (on node 2) opens, reads and checks it (it must see A's
@@ -237,8 +239,9 @@ std::string TypeDelta(const MsgTotals& a, const MsgTotals& b) {
 
 // ---- workers: forked children with an alarm ----
 
-// Runs fn in a child pinned to `cpu`; fn writes its result into the returned string
-// (through a pipe). An empty optional-like "ERR..." string on failure.
+// Runs fn in a forked child pinned to `cpu`, killed by an alarm after `alarm_s`, and
+// returns what fn returned (through a pipe), or "ERR ..." if the child died. With
+// pid_out/read_fd_out it returns "" at once and the caller collects with Collect().
 std::string RunChild(int cpu, int alarm_s, const std::function<std::string()>& fn,
                      pid_t* pid_out = nullptr, int* read_fd_out = nullptr) {
   int fds[2];
