@@ -921,6 +921,12 @@ void Lockspace::GrantPass(Resource* r) {
 
 net::NodeId Lockspace::DirNode(std::string_view key) const {
   if (view_.members.empty()) return self_;
+  if (options_.dir_hint) {
+    // The placement rule first; a preferred node outside the view falls back to the
+    // hash, so every member still computes the same answer from the same view.
+    net::NodeId hint = options_.dir_hint(key);
+    if (hint != net::kNoNode && view_.Contains(hint)) return hint;
+  }
   uint32_t h = crc32c::Value(key.data(), key.size());
   return view_.members[h % view_.members.size()];
 }
@@ -1030,6 +1036,8 @@ void Lockspace::Send(net::NodeId to, const Message& m) {
     return;
   }
   Status s = transport_->Send(to, view_.generation, EncodeMessage(m));
+  size_t t = static_cast<size_t>(TypeOf(m));
+  if (s.ok() && t < kMsgTypeSlots) ++counts_.sent[t];
   if (!s.ok()) {
     // The peer left or the generation moved on: recovery resends what matters (§10).
     COHORT_LOG_DEBUG("dlm {}: send to n{} dropped: {}", options_.name, to, s.ToString());
@@ -1056,6 +1064,7 @@ void Lockspace::OnMessage(net::NodeId from, uint64_t generation,
                       m.status().ToString());
     } else {
       MsgType t = TypeOf(*m);
+      if (static_cast<size_t>(t) < kMsgTypeSlots) ++counts_.received[static_cast<size_t>(t)];
       bool recovery_msg = t == MsgType::kDirAdd || t == MsgType::kRecoverDone ||
                           t == MsgType::kRecoverLocks;
       if (recovering_ && !recovery_msg) {
@@ -1859,6 +1868,46 @@ size_t Lockspace::resource_count() const {
 size_t Lockspace::directory_size() const {
   MutexLock l(&mu_);
   return dir_.size();
+}
+
+MessageCounts Lockspace::message_counts() const {
+  MutexLock l(&mu_);
+  return counts_;
+}
+
+net::NodeId Lockspace::DirectoryNodeOf(std::string_view key) const {
+  MutexLock l(&mu_);
+  return DirNode(key);
+}
+
+uint64_t MessageCounts::TotalSent() const {
+  uint64_t n = 0;
+  for (uint64_t v : sent) n += v;
+  return n;
+}
+
+uint64_t MessageCounts::TotalReceived() const {
+  uint64_t n = 0;
+  for (uint64_t v : received) n += v;
+  return n;
+}
+
+const char* MsgTypeName(MsgType t) {
+  switch (t) {
+    case MsgType::kLookup: return "LOOKUP";
+    case MsgType::kLookupReply: return "LOOKUP_REPLY";
+    case MsgType::kRequest: return "REQUEST";
+    case MsgType::kReply: return "REPLY";
+    case MsgType::kBast: return "BAST";
+    case MsgType::kDirAdd: return "DIR_ADD";
+    case MsgType::kDirRemove: return "DIR_REMOVE";
+    case MsgType::kRecoverDone: return "RECOVER_DONE";
+    case MsgType::kRecoverLocks: return "RECOVER_LOCKS";
+    case MsgType::kDdQuery: return "DD_QUERY";
+    case MsgType::kDdEdges: return "DD_EDGES";
+    case MsgType::kDdDeny: return "DD_DENY";
+  }
+  return "?";
 }
 
 }  // namespace cohort::dlm

@@ -16,7 +16,9 @@
 // all time comes from the Clock given at construction.
 #pragma once
 
+#include <array>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -52,7 +54,26 @@ struct LockspaceOptions {
   // lockspace starts recovery for it (so before any grant the view causes), with no
   // lock held. Must not block (transport contract). The filesystem freezes on it.
   std::function<void(const net::MembershipView&)> on_view;
+  // The directory placement rule (docs/dlm.md §12): the preferred directory node of a
+  // key, or net::kNoNode for "no preference". It is used when the node it names is a
+  // member of the current view; otherwise the hash rule applies. Every node of a
+  // lockspace must use the same function (a pure function of the key; it is called
+  // under the lockspace mutex and must not call back into the lockspace). Empty: hash
+  // rule only.
+  std::function<net::NodeId(std::string_view key)> dir_hint;
 };
+
+// Messages sent and received by one lockspace, by type (docs/dlm.md §8), counted since
+// construction. Index = MsgType value; index 0 is unused.
+inline constexpr size_t kMsgTypeSlots = 13;
+struct MessageCounts {
+  std::array<uint64_t, kMsgTypeSlots> sent{};
+  std::array<uint64_t, kMsgTypeSlots> received{};
+  uint64_t TotalSent() const;
+  uint64_t TotalReceived() const;
+};
+// "LOOKUP", "REQUEST", ... for stats and dumps; "?" for an unknown value.
+const char* MsgTypeName(MsgType t);
 
 // A new lock request (docs/dlm.md §4).
 struct LockRequest {
@@ -152,6 +173,10 @@ class Lockspace final : public net::TransportHandler {
   net::MembershipView view() const EXCLUDES(mu_);
   size_t resource_count() const EXCLUDES(mu_);
   size_t directory_size() const EXCLUDES(mu_);
+  // Messages this node sent to / received from peers (a local hop is not a message).
+  MessageCounts message_counts() const EXCLUDES(mu_);
+  // The directory node of `key` in the current view (docs/dlm.md §12).
+  net::NodeId DirectoryNodeOf(std::string_view key) const EXCLUDES(mu_);
   net::NodeId self() const { return self_; }
 
  private:
@@ -265,6 +290,7 @@ class Lockspace final : public net::TransportHandler {
   std::set<net::NodeId> dd_waiting_ GUARDED_BY(mu_);
   std::vector<std::pair<net::NodeId, DdEdge>> dd_edges_ GUARDED_BY(mu_);
   std::vector<DdEdge> dd_prev_ GUARDED_BY(mu_);
+  MessageCounts counts_ GUARDED_BY(mu_);
 };
 
 }  // namespace cohort::dlm

@@ -21,7 +21,7 @@ CommandRegistration reg({
       sub->add_option("mountpoint", args->cmd.mountpoint, "an empty directory")->required();
       sub->add_option("-o,--options", args->options,
                       "cluster=FILE (required), node=ID, slot=N, ro, allow_other, acl|noacl, "
-                      "logfile=PATH, loglevel=LEVEL, quorum_timeout=SECONDS, debug");
+                      "logfile=PATH, stats=PATH, loglevel=LEVEL, quorum_timeout=SECONDS, debug");
       sub->add_flag("-f,--foreground", args->cmd.foreground, "stay in the foreground");
       return [args]() {
         for (const auto& o : args->options) {

@@ -2,7 +2,9 @@
 #include "fs/core/allocator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
+#include <thread>
 
 namespace cohort::fs {
 
@@ -29,9 +31,16 @@ std::vector<uint64_t> Allocator::CandidateOrder(uint64_t goal) const {
       order.push_back(g);
     }
   };
-  if (goal) add(GroupOf(goal));
-  // This node's groups first, then everyone else's.
+  // The goal's group only if it is one of this node's: a goal in another node's group
+  // (a file in a directory that node created) would make two nodes share a group's
+  // bitmaps and glock, and put the new inode's glocks under the other node's directory
+  // (the placement rule, docs/locking.md §2.5).
   uint64_t n = std::max<uint32_t>(sb_.max_nodes, 1);
+  if (goal) {
+    uint64_t gg = GroupOf(goal);
+    if (gg < sb_.ag_count && gg % n == slot_ % n) add(gg);
+  }
+  // This node's groups first, then everyone else's.
   for (uint64_t g = slot_ % n; g < sb_.ag_count; g += n) add(g);
   for (uint64_t g = 0; g < sb_.ag_count; ++g) add(g);
   return order;
@@ -41,7 +50,20 @@ Result<bool> Allocator::GroupInitialized(uint64_t g) {
   uint64_t per = sb_.GroupTableEntriesPerBlock();
   uint64_t tblk = sb_.group_table_start + g / per;
   Glock* tgl = glocks_->Get(GlockType::kGroupTable, tblk);
-  COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(tblk, reinterpret_cast<CacheOwner>(tgl)));
+  std::vector<uint8_t> block;
+  if (tgl->exclusive()) {
+    // Ours: the cache is current (it may even hold our uncommitted change).
+    COHORT_ASSIGN_OR_RETURN(block, ms_->Read(tblk, reinterpret_cast<CacheOwner>(tgl)));
+  } else {
+    // Not under the table's glock: read the device and do not cache. A copy cached
+    // without the glock is never invalidated (no demotion drops it), so it could say
+    // "not initialized" for ever, and InitializeGroup would then format a group that
+    // another node already allocates from (double allocation). The flag only goes from
+    // 0 to 1; "not initialized" is re-checked under the glock.
+    AlignedBuffer buf(ctx_.block_size);
+    COHORT_RETURN_IF_ERROR(ms_->device()->ReadBlock(tblk, ctx_.block_size, buf.span()));
+    block.assign(buf.data(), buf.data() + ctx_.block_size);
+  }
   COHORT_ASSIGN_OR_RETURN(auto entries, DecodeGroupTableBlock(block, tblk, ctx_));
   const GroupTableEntry& e = entries[g % per];
   if (e.start != sb_.GroupStart(g)) {
@@ -140,6 +162,16 @@ Status Allocator::Reserve(Reservation* r, uint64_t blocks, uint64_t goal) {
         return h.status();
       }
       auto free = FreeEstimate(g);
+      // One of our own groups not initialized yet, and another node holds the group
+      // table's glock (the try sent it a BAST, so it lets go soon): try again a few
+      // times rather than move into another node's groups (bounded: about 50 ms).
+      uint64_t nn = std::max<uint32_t>(sb_.max_nodes, 1);
+      for (int i = 0; i < 25 && pass == 0 && g % nn == slot_ % nn && !free.ok() &&
+                      free.code() == Code::kWouldBlock;
+           ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        free = FreeEstimate(g);
+      }
       if (!free.ok() && free.code() == Code::kWouldBlock) continue;
       if (!free.ok()) return free.status();
       if (*free == 0) continue;  // holder released here

@@ -60,7 +60,15 @@ Status FileSystem::Start() {
     Status last = Status::Busy("no journal slot");
     for (int round = 0; round < 15 && !last.ok(); ++round) {
       if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      // The home slot (node id - 1) first: the glock placement rule assumes it
+      // (docs/locking.md §2.5); any free slot still works, at the cost of messages.
+      std::vector<uint32_t> order;
+      uint32_t home = options_.node_id - 1;
+      if (options_.node_id >= 1 && home < sb_.journal_count) order.push_back(home);
       for (uint32_t s = 0; s < sb_.journal_count; ++s) {
+        if (s != home) order.push_back(s);
+      }
+      for (uint32_t s : order) {
         if (options_.forced_slot >= 0 && s != static_cast<uint32_t>(options_.forced_slot)) continue;
         auto h = glocks_->Acquire(GlockType::kJournal, s, HolderMode::kExclusive, /*try=*/true);
         if (h.ok()) {

@@ -37,6 +37,33 @@ int ModeRank(dlm::LockMode m) {
 
 }  // namespace
 
+// ------------------------------------------------------------------------- placement
+
+net::NodeId GlockPlacement::operator()(std::string_view key) const {
+  // A top-level glock key is [len = 9][type u8][number u64 LE] (docs/locking.md §2.1).
+  if (key.size() != 10 || static_cast<uint8_t>(key[0]) != 9 || ag_blocks == 0 ||
+      max_nodes == 0) {
+    return net::kNoNode;
+  }
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<uint8_t>(key[2 + i])) << (8 * i);
+  uint64_t g;
+  switch (static_cast<GlockType>(key[1])) {
+    case GlockType::kInode:
+    case GlockType::kOpen:
+      if (n < ag_start) return net::kNoNode;
+      g = (n - ag_start) / ag_blocks;
+      break;
+    case GlockType::kGroup:
+      g = n;
+      break;
+    default:
+      return net::kNoNode;
+  }
+  uint64_t node = g % max_nodes + 1;
+  return node <= net::kMaxNodeId ? static_cast<net::NodeId>(node) : net::kNoNode;
+}
+
 // ---------------------------------------------------------------------------- holder
 
 GlockHolder& GlockHolder::operator=(GlockHolder&& o) noexcept {
@@ -100,6 +127,10 @@ void Glock::ReleaseHolder(HolderMode m) {
   if (enqueue) mgr_->Enqueue(this);
 }
 
+bool Glock::HoldAdmits(HolderMode m, Nanos now, Nanos min_hold) const {
+  return !demoting_ && !Needs(m) && now < granted_at_ + min_hold;
+}
+
 std::string Glock::DumpLocked() const {
   std::string s = ToString() + " dlm=" +
                   (granted_ == dlm::LockMode::kNone ? "--" : dlm::ModeName(granted_));
@@ -145,8 +176,10 @@ Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only
   gl->mu_.Lock();
   ++gl->waiters_;
   while (true) {
-    if (gl->demote_to_ != dlm::LockMode::kNone || gl->demoting_ ||
-        !gl->LocallyCompatible(m) || (gl->dlm_busy_)) {
+    bool demote_blocks = gl->demoting_ ||
+                         (gl->demote_to_ != dlm::LockMode::kNone &&
+                          !gl->HoldAdmits(m, clock_->Now(), options_.min_hold));
+    if (demote_blocks || !gl->LocallyCompatible(m) || (gl->dlm_busy_)) {
       if (try_only && !gl->dlm_busy_) {
         --gl->waiters_;
         gl->mu_.Unlock();
@@ -401,9 +434,13 @@ void GlockManager::Demote(Glock* gl, dlm::LockMode to) {
       return;  // the last holder / the completion re-queues it
     }
     Nanos now = clock_->Now();
-    if (now < gl->granted_at_ + options_.min_hold) {
-      // Too soon after the grant (ping-pong guard): retry when the hold time is over.
-      retry_at = gl->granted_at_ + options_.min_hold;
+    Nanos hold_end = gl->granted_at_ + options_.min_hold;
+    Nanos idle_end = gl->last_used_ + options_.idle_grace;
+    if (now < hold_end && now < idle_end) {
+      // In use here and inside the hold time (ping-pong guard): holders are still
+      // admitted; retry when it has been idle for the grace time or the hold time is
+      // over. An idle glock goes at once (docs/locking.md §2.6).
+      retry_at = std::min(hold_end, idle_end);
     } else {
       from = gl->granted_;
       lkid = gl->lkid_;

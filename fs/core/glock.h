@@ -59,6 +59,20 @@ enum class GlockType : uint8_t {
 
 enum class HolderMode : uint8_t { kShared, kExclusive };
 
+// The glock placement rule (docs/locking.md §2.5, docs/dlm.md §12): the DLM directory
+// node preferred for a glock's resource. Inode and open glocks of an inode in allocation
+// group g, and the group glock of g, prefer node (g % max_nodes) + 1: the node whose
+// home journal slot (node id - 1) prefers g for its allocations (fs/core/allocator.h).
+// Other glocks: no preference (the hash). Built from superblock fields that never
+// change, so every node computes the same function. `key` is a DLM resource key
+// (docs/dlm.md §1).
+struct GlockPlacement {
+  uint64_t ag_start = 0;
+  uint64_t ag_blocks = 0;
+  uint32_t max_nodes = 0;
+  net::NodeId operator()(std::string_view key) const;
+};
+
 class Glock;
 
 // What the filesystem does when a glock is demoted (gfs2's glock_operations).
@@ -72,8 +86,14 @@ class GlockCallbacks {
   virtual void InvalidateGlock(Glock* gl) = 0;
 };
 
+// When a blocking callback is served (docs/locking.md §2.6): at once if the glock is
+// idle here (no holder, none waiting, none released within `idle_grace`); otherwise when
+// it becomes idle or `min_hold` after the grant, whichever comes first. Until then new
+// holders that need no DLM request are still admitted (the node keeps working through
+// the hold time: the protection against ping-pong); after it they wait.
 struct GlockOptions {
-  Nanos min_hold = 10 * kNanosPerMilli;    // no demotion sooner after a grant
+  Nanos min_hold = 10 * kNanosPerMilli;    // a busy glock is kept this long after a grant
+  Nanos idle_grace = 200 * kNanosPerMicro;  // unused this long = idle: demote at once
   Nanos idle_release = 30 * kNanosPerSecond;  // unlock after this long without holders
   Nanos worker_period = 100 * kNanosPerMilli;  // idle scan and DLM Tick period
 };
@@ -127,6 +147,9 @@ class Glock {
   void ReleaseHolder(HolderMode m) EXCLUDES(mu_);
   bool Needs(HolderMode m) const REQUIRES(mu_);
   bool LocallyCompatible(HolderMode m) const REQUIRES(mu_);
+  // A demotion was requested but the glock is still inside its hold time: holders that
+  // need no DLM request are admitted.
+  bool HoldAdmits(HolderMode m, Nanos now, Nanos min_hold) const REQUIRES(mu_);
   std::string DumpLocked() const REQUIRES(mu_);
 
   GlockManager* const mgr_;

@@ -2,9 +2,14 @@
 #include "fs/fuse/mount_daemon.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
@@ -16,6 +21,7 @@
 #include "fs/block_device.h"
 #include "fs/core/filesystem.h"
 #include "fs/fuse/fuse_server.h"
+#include "fs/superblock.h"
 #include "net/auth.h"
 #include "net/cluster_config.h"
 #include "net/tcp_transport.h"
@@ -73,6 +79,117 @@ class Notifier {
   int fd_;
 };
 
+// ---- statistics on SIGUSR1 (docs/operations.md "Statistics") ----
+//
+// The signal handler only writes a byte to a pipe (async-signal-safe); a small thread
+// reads it and writes the stats file (to PATH.tmp, then renames it over PATH, so a
+// reader never sees half a file).
+std::atomic<int> g_stats_pipe_write{-1};  // lock-free: safe in a signal handler
+
+void OnStatsSignal(int) {
+  int saved = errno;
+  char b = 's';
+  int fd = g_stats_pipe_write.load();
+  if (fd >= 0) {
+    ssize_t n = write(fd, &b, 1);
+    (void)n;
+  }
+  errno = saved;
+}
+
+std::string FormatStats(uint64_t seq, uint32_t node, const dlm::Lockspace& ls) {
+  dlm::MessageCounts mc = ls.message_counts();
+  std::string out;
+  auto line = [&](const std::string& k, uint64_t v) { out += k + " " + std::to_string(v) + "\n"; };
+  line("seq", seq);
+  line("node", node);
+  line("dlm.sent.total", mc.TotalSent());
+  line("dlm.received.total", mc.TotalReceived());
+  for (size_t t = 1; t < dlm::kMsgTypeSlots; ++t) {
+    std::string name = dlm::MsgTypeName(static_cast<dlm::MsgType>(t));
+    line("dlm.sent." + name, mc.sent[t]);
+    line("dlm.received." + name, mc.received[t]);
+  }
+  line("dlm.resources", ls.resource_count());
+  line("dlm.directory_entries", ls.directory_size());
+  return out;
+}
+
+class StatsReporter {
+ public:
+  StatsReporter(std::string path, uint32_t node, const dlm::Lockspace* ls)
+      : path_(std::move(path)), node_(node), ls_(ls) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+      COHORT_LOG_WARN("stats: pipe: {}", std::strerror(errno));
+      return;
+    }
+    rd_ = fds[0];
+    wr_ = fds[1];
+    g_stats_pipe_write.store(wr_);
+    struct sigaction sa {};
+    sa.sa_handler = OnStatsSignal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, nullptr);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~StatsReporter() {
+    if (rd_ < 0) return;
+    signal(SIGUSR1, SIG_IGN);
+    g_stats_pipe_write.store(-1);
+    stop_.store(true);
+    char b = 'q';
+    ssize_t n = write(wr_, &b, 1);
+    (void)n;
+    if (thread_.joinable()) thread_.join();
+    close(rd_);
+    close(wr_);
+  }
+ private:
+  void Run() {
+    while (!stop_.load()) {
+      pollfd p{rd_, POLLIN, 0};
+      if (poll(&p, 1, -1) < 0 && errno != EINTR) return;
+      char buf[64];
+      bool want = false;
+      ssize_t n;
+      while ((n = read(rd_, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; ++i) want |= buf[i] == 's';
+      }
+      if (stop_.load()) return;
+      if (want) Write();
+    }
+  }
+  void Write() {
+    ++seq_;
+    std::string text = FormatStats(seq_, node_, *ls_);
+    if (path_.empty()) {
+      COHORT_LOG_INFO("stats:\n{}", text);
+      return;
+    }
+    std::string tmp = path_ + ".tmp";
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      COHORT_LOG_WARN("stats: {}: {}", tmp, std::strerror(errno));
+      return;
+    }
+    ssize_t w = write(fd, text.data(), text.size());
+    close(fd);
+    if (w != static_cast<ssize_t>(text.size()) || rename(tmp.c_str(), path_.c_str()) != 0) {
+      COHORT_LOG_WARN("stats: could not write {}", path_);
+    }
+  }
+
+  const std::string path_;
+  const uint32_t node_;
+  const dlm::Lockspace* const ls_;
+  std::atomic<bool> stop_{false};
+  uint64_t seq_ = 0;  // only the thread touches it
+  int rd_ = -1, wr_ = -1;
+  std::thread thread_;
+};
+
 bool ParseUint(std::string_view s, uint64_t* out) {
   if (s.empty() || s.size() > 19) return false;
   uint64_t v = 0;
@@ -114,13 +231,22 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   auto dev = FileBlockDevice::Open(cmd.device, dopt);
   if (!dev.ok()) return fail(dev.status().ToString());
 
+  // The glock placement rule (docs/locking.md §2.5) comes from the superblock's group
+  // geometry, which never changes: read it before the lockspace exists, so the rule is
+  // in force from the first message. FileSystem::Mount reads and checks it again.
+  auto sb = ReadSuperblock(**dev);
+  if (!sb.ok()) return fail(cmd.device + ": " + sb.status().ToString());
+
   auto transport = net::TcpTransport::Create(*config, self->id, std::move(*key));
   if (!transport.ok()) return fail(transport.status().ToString());
   ViewForwarder views;  // outlives the lockspace (declared first)
   dlm::LockspaceOptions lopt;
   lopt.name = config->cluster_name;
   lopt.on_view = [&views](const net::MembershipView& v) { views.OnView(v); };
+  lopt.dir_hint = GlockPlacement{sb->ag_start, sb->ag_blocks, sb->max_nodes};
   auto ls = std::make_unique<dlm::Lockspace>(transport->get(), lopt);
+  // Statistics on SIGUSR1; destroyed (thread joined) before the lockspace.
+  auto stats = std::make_unique<StatsReporter>(cmd.stats_file, self->id, ls.get());
   // On every way out of this function the transport stops before the lockspace (its
   // handler) is destroyed: this guard is destroyed first.
   struct StopFirst {
@@ -198,6 +324,7 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   // recovery when this node leaves), and no handler call may reach a freed lockspace
   // (net/transport.h: no handler call after Stop() returns). Stop is idempotent.
   (*transport)->Stop();
+  stats.reset();
   ls.reset();
   if (!u.ok()) {
     COHORT_LOG_ERROR("unmount: {}", u.ToString());
@@ -250,6 +377,9 @@ Status ParseMountOptions(std::string_view options, MountCommand* cmd) {
       cmd->debug = true;
     } else if (k == "logfile") {
       cmd->logfile = std::string(v);
+    } else if (k == "stats") {
+      if (v.empty()) return Status::InvalidArgument("stats= needs a file");
+      cmd->stats_file = std::string(v);
     } else if (k == "loglevel") {
       LogLevel l;
       if (!ParseLogLevel(v, &l)) return Status::InvalidArgument("loglevel= trace|debug|info|warn|error");
@@ -283,6 +413,7 @@ int RunMount(const MountCommand& in) {
   absolute(&cmd.mountpoint);
   absolute(&cmd.cluster_file);
   absolute(&cmd.logfile);
+  absolute(&cmd.stats_file);
   if (cmd.cluster_file.empty()) {
     std::fprintf(stderr, "cohort mount: -o cluster=FILE is required\n");
     return 2;

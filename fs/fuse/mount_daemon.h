@@ -2,7 +2,7 @@
 // mounted filesystem (DESIGN.md §2; docs/operations.md §3).
 //
 //   cohort mount DEVICE MOUNTPOINT -o cluster=FILE[,node=ID][,slot=N][,ro][,allow_other]
-//                [,logfile=PATH][,quorum_timeout=SECONDS][,debug] [-f]
+//                [,logfile=PATH][,stats=PATH][,quorum_timeout=SECONDS][,debug] [-f]
 //
 // The daemon joins the cluster named by the cluster file over authenticated TCP, runs
 // the filesystem's DLM lockspace on that transport, waits for quorum, mounts the
@@ -37,6 +37,7 @@ struct MountCommand {
   bool allow_other = false;      // always on when the daemon runs as root
   bool acl = true;               // POSIX ACLs enforced by the kernel (-o noacl: off)
   std::string logfile;           // daemon log (default: stderr, /dev/null when detached)
+  std::string stats_file;        // written on SIGUSR1 (docs/operations.md "Statistics")
   std::string log_level = "info";
   double quorum_timeout_seconds = 120;
   std::vector<std::string> fuse_options;  // other -o options, passed to the kernel mount

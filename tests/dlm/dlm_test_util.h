@@ -2,6 +2,7 @@
 // and a recorder of callbacks, for the dlm unit tests (docs/dlm.md §16).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,8 +51,9 @@ class Recorder {
 
 class Cluster {
  public:
-  explicit Cluster(int n, uint64_t seed = 1, int configured = 0)
-      : net_(seed, configured ? configured : n) {
+  explicit Cluster(int n, uint64_t seed = 1, int configured = 0,
+                   std::function<net::NodeId(std::string_view)> dir_hint = {})
+      : net_(seed, configured ? configured : n), dir_hint_(std::move(dir_hint)) {
     for (int i = 1; i <= n; ++i) Start(static_cast<net::NodeId>(i));
     Settle();
   }
@@ -65,6 +67,7 @@ class Cluster {
     o.clock = &clock_;
     o.idle_free_after = 10 * kNanosPerSecond;
     o.deadlock_interval = kNanosPerSecond;
+    o.dir_hint = dir_hint_;
     return o;
   }
   void Start(net::NodeId id) {
@@ -95,6 +98,7 @@ class Cluster {
  private:
   FakeClock clock_;
   SimNetwork net_;
+  std::function<net::NodeId(std::string_view)> dir_hint_;
   std::map<net::NodeId, std::unique_ptr<Lockspace>> nodes_;
 };
 

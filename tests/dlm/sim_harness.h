@@ -26,7 +26,22 @@ struct SimOptions {
   int nodes = 5;
   int steps = 400;
   bool faults = true;
+  // Install a directory placement rule (docs/dlm.md §12) on every node: "a" -> n1,
+  // "b" -> n2, "c" -> n3, "d" -> n9 (never a member: the hash applies), "e" -> none.
+  bool dir_hint = false;
 };
+
+// The placement rule of SimOptions::dir_hint.
+inline net::NodeId SimDirHint(std::string_view key) {
+  if (key.size() < 2) return net::kNoNode;
+  switch (key[1]) {
+    case 'a': return 1;
+    case 'b': return 2;
+    case 'c': return 3;
+    case 'd': return 9;
+    default: return net::kNoNode;
+  }
+}
 
 class Simulation {
  public:
@@ -74,6 +89,7 @@ class Simulation {
     opt.clock = &clock_;
     opt.idle_free_after = 3 * kNanosPerSecond;
     opt.deadlock_interval = kNanosPerSecond / 2;
+    if (o_.dir_hint) opt.dir_hint = SimDirHint;
     apps_[id] = std::make_shared<AppMap>();
     ls_[id] = std::make_unique<Lockspace>(t, opt);
     net_.Join(id);

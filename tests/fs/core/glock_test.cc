@@ -172,5 +172,122 @@ TEST_F(GlockTest, ShutdownReleasesEveryDlmLock) {
   EXPECT_EQ(mgr_->Acquire(GlockType::kInode, 1, HolderMode::kShared).code(), Code::kAborted);
 }
 
+// The hold time (docs/locking.md §2.6): a glock this node is not using is given up at
+// once when another node asks, even inside the minimum hold time ...
+TEST(GlockHoldTest, IdleGlockIsDemotedAtOnceInsideTheHoldTime) {
+  dlm::SimNetwork net(7, 1);
+  auto ls = std::make_unique<dlm::Lockspace>(net.NewEndpoint(1), dlm::LockspaceOptions{});
+  net.Join(1);
+  net.RunUntilIdle(100);
+  RecordingCallbacks cb;
+  GlockOptions o;
+  o.min_hold = 3600 * kNanosPerSecond;  // would block the test for an hour
+  o.idle_grace = 0;
+  o.worker_period = 5 * kNanosPerMilli;
+  GlockManager mgr(ls.get(), &cb, Clock::Real(), o);
+  Glock* gl = mgr.Get(GlockType::kInode, 9);
+  { auto h = mgr.Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr.TEST_RequestDemote(gl, dlm::LockMode::kEX);
+  bool demoted = false;
+  for (int i = 0; i < 2000 && !demoted; ++i) {
+    demoted = mgr.demotions() == 1;
+    if (!demoted) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_TRUE(demoted);
+  EXPECT_FALSE(gl->exclusive());
+  EXPECT_EQ(cb.syncs.load(), 1);
+  mgr.Shutdown();
+}
+
+// ... while a glock in use keeps it for the hold time, and admits new holders meanwhile
+// (the protection against ping-pong).
+TEST(GlockHoldTest, GlockInUseIsKeptForTheHoldTimeAndStillAdmitsHolders) {
+  dlm::SimNetwork net(7, 1);
+  auto ls = std::make_unique<dlm::Lockspace>(net.NewEndpoint(1), dlm::LockspaceOptions{});
+  net.Join(1);
+  net.RunUntilIdle(100);
+  RecordingCallbacks cb;
+  GlockOptions o;
+  o.min_hold = 3600 * kNanosPerSecond;
+  o.idle_grace = 3600 * kNanosPerSecond;  // "just used" for the whole test
+  o.worker_period = 5 * kNanosPerMilli;
+  GlockManager mgr(ls.get(), &cb, Clock::Real(), o);
+  Glock* gl = mgr.Get(GlockType::kInode, 10);
+  auto h = mgr.Acquire(gl, HolderMode::kExclusive);
+  ASSERT_TRUE(h.ok());
+  mgr.TEST_RequestDemote(gl, dlm::LockMode::kEX);
+  h->Release();
+  for (int i = 0; i < 5; ++i) {
+    auto again = mgr.Acquire(gl, HolderMode::kExclusive, /*try_only=*/true);
+    EXPECT_TRUE(again.ok()) << "a holder inside the hold time is admitted";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gl->exclusive());
+  EXPECT_EQ(mgr.demotions(), 0u);
+  EXPECT_EQ(cb.syncs.load(), 0);
+  mgr.Shutdown();
+  EXPECT_FALSE(gl->exclusive());
+}
+
+// After the hold time a pending demotion is served and new holders wait for it.
+TEST(GlockHoldTest, PendingDemotionIsServedWhenTheHoldTimeEnds) {
+  dlm::SimNetwork net(7, 1);
+  auto ls = std::make_unique<dlm::Lockspace>(net.NewEndpoint(1), dlm::LockspaceOptions{});
+  net.Join(1);
+  net.RunUntilIdle(100);
+  RecordingCallbacks cb;
+  GlockOptions o;
+  o.min_hold = 50 * kNanosPerMilli;
+  o.idle_grace = 3600 * kNanosPerSecond;
+  o.worker_period = 5 * kNanosPerMilli;
+  GlockManager mgr(ls.get(), &cb, Clock::Real(), o);
+  Glock* gl = mgr.Get(GlockType::kInode, 11);
+  { auto h = mgr.Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr.TEST_RequestDemote(gl, dlm::LockMode::kEX);
+  bool demoted = false;
+  for (int i = 0; i < 2000 && !demoted; ++i) {
+    demoted = mgr.demotions() == 1;
+    if (!demoted) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_TRUE(demoted);
+  EXPECT_EQ(cb.syncs.load(), 1);
+  mgr.Shutdown();
+}
+
+// The placement rule (docs/locking.md §2.5): inode/open glocks of an inode in group g and
+// the group glock of g prefer node g % max_nodes + 1, the node whose home slot prefers g.
+std::string GlockKey(GlockType t, uint64_t n) {
+  std::string name(9, '\0');
+  name[0] = static_cast<char>(t);
+  for (int i = 0; i < 8; ++i) name[1 + i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return dlm::MakeResourceKey("", name);
+}
+
+TEST(GlockPlacementTest, InodesAndGroupsPreferTheNodeWhoseSlotAllocatesInTheGroup) {
+  GlockPlacement p{/*ag_start=*/100, /*ag_blocks=*/1000, /*max_nodes=*/4};
+  EXPECT_EQ(p(GlockKey(GlockType::kInode, 100)), 1u);     // group 0
+  EXPECT_EQ(p(GlockKey(GlockType::kOpen, 1099)), 1u);     // still group 0
+  EXPECT_EQ(p(GlockKey(GlockType::kInode, 1100)), 2u);    // group 1
+  EXPECT_EQ(p(GlockKey(GlockType::kInode, 3100 + 5)), 4u);  // group 3
+  EXPECT_EQ(p(GlockKey(GlockType::kOpen, 4100)), 1u);     // group 4 wraps to slot 0
+  EXPECT_EQ(p(GlockKey(GlockType::kGroup, 6)), 3u);
+}
+
+TEST(GlockPlacementTest, OtherNamesHaveNoPreference) {
+  GlockPlacement p{100, 1000, 4};
+  EXPECT_EQ(p(GlockKey(GlockType::kInode, 5)), net::kNoNode);  // below the groups
+  EXPECT_EQ(p(GlockKey(GlockType::kJournal, 1)), net::kNoNode);
+  EXPECT_EQ(p(GlockKey(GlockType::kStatfs, 0)), net::kNoNode);
+  EXPECT_EQ(p(GlockKey(GlockType::kRename, 0)), net::kNoNode);
+  EXPECT_EQ(p(GlockKey(GlockType::kFlock, 2000)), net::kNoNode);
+  // A child key (POSIX lock range under an inode) or a malformed key: none.
+  std::string child = dlm::MakeResourceKey(GlockKey(GlockType::kInode, 2000), "p");
+  EXPECT_EQ(p(child), net::kNoNode);
+  EXPECT_EQ(p(""), net::kNoNode);
+  EXPECT_EQ(p(std::string(10, 'i')), net::kNoNode);
+  // No geometry: no preference rather than a division by zero.
+  EXPECT_EQ((GlockPlacement{0, 0, 4}(GlockKey(GlockType::kInode, 5))), net::kNoNode);
+}
+
 }  // namespace
 }  // namespace cohort::fs

@@ -100,7 +100,7 @@ bool CohortCluster::StartAll() {
     std::string err;
     if (!daemons_[i]->Start({COHORT_BIN, "mount", image_, mnt(i), "-f", "-o",
                              "cluster=" + cluster_file_ + ",node=" + std::to_string(i) +
-                                 ",quorum_timeout=60,allow_other"},
+                                 ",quorum_timeout=60,allow_other,stats=" + stats_file(i)},
                             log(i), &err)) {
       ADD_FAILURE() << err;
       return false;
@@ -121,7 +121,7 @@ bool CohortCluster::Start(int node) {
   std::string err;
   if (!daemons_[node]->Start({COHORT_BIN, "mount", image_, mnt(node), "-f", "-o",
                               "cluster=" + cluster_file_ + ",node=" + std::to_string(node) +
-                                  ",quorum_timeout=60,allow_other"},
+                                  ",quorum_timeout=60,allow_other,stats=" + stats_file(node)},
                              log(node), &err)) {
     ADD_FAILURE() << err;
     return false;
@@ -137,6 +137,33 @@ bool CohortCluster::Start(int node) {
   }
   ADD_FAILURE() << "node " << node << " did not mount in 60 s:\n" << ReadLog(node);
   return false;
+}
+
+namespace {
+std::map<std::string, uint64_t> ReadStats(const std::string& path) {
+  std::map<std::string, uint64_t> m;
+  std::ifstream f(path);
+  std::string k;
+  uint64_t v;
+  while (f >> k >> v) m[k] = v;
+  return m;
+}
+}  // namespace
+
+std::map<std::string, uint64_t> CohortCluster::Stats(int node) {
+  uint64_t seq = ReadStats(stats_file(node))["seq"];
+  if (!daemons_[node]) {
+    ADD_FAILURE() << "node " << node << " is not running";
+    return {};
+  }
+  daemons_[node]->Signal(SIGUSR1);
+  for (int i = 0; i < 1000; ++i) {
+    auto m = ReadStats(stats_file(node));
+    if (m["seq"] > seq) return m;
+    usleep(10000);
+  }
+  ADD_FAILURE() << "node " << node << " wrote no statistics to " << stats_file(node);
+  return {};
 }
 
 int CohortCluster::Stop(int node) {

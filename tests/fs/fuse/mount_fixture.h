@@ -3,6 +3,8 @@
 // daemons as child processes, always unmounted and killed at the end.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +46,13 @@ class CohortCluster {
   const std::string& image() const { return image_; }
   std::string log(int node) const { return dir_.Sub("node" + std::to_string(node) + ".log"); }
   std::string ReadLog(int node) const;
+  // Every daemon writes its statistics here on SIGUSR1 (docs/operations.md).
+  std::string stats_file(int node) const {
+    return dir_.Sub("node" + std::to_string(node) + ".stats");
+  }
+  // Signals node i's daemon and returns its fresh statistics (name -> value); empty
+  // (with ADD_FAILURE) if none came within 10 s.
+  std::map<std::string, uint64_t> Stats(int node);
   TempDir& dir() { return dir_; }
 
  private:
