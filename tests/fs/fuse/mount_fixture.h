@@ -3,7 +3,9 @@
 // daemons as child processes, always unmounted and killed at the end.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,12 +15,23 @@ namespace cohort::testing {
 
 // The whole content of a file ("" if it cannot be read).
 std::string ReadFile(const std::string& path);
+// Writes `data` as the whole file (created 0644). Returns 0 or the errno.
+int WriteFile(const std::string& path, const std::string& data);
+// The names in a directory, without "." and ".." (empty if it cannot be listed).
+std::set<std::string> ListDir(const std::string& dir);
+// Everything under `root` as one comparable map: relative path -> type, permission
+// bits, link count, size, content (files), target (symlinks) and user xattrs. Errors
+// appear as values ("!errno"), so two nodes' views compare equal only if they agree.
+std::map<std::string, std::string> TreeOf(const std::string& root);
 
 struct ClusterSpec {
   int nodes = 1;
   uint64_t image_bytes = 512ull << 20;
   int journals = 0;             // 0: nodes
   std::string mkfs_extra;       // extra mkfs.cohort arguments
+  // Serve the image through a loop device (`losetup --direct-io=on`): the daemons open
+  // /dev/loopN (O_DIRECT), as they would a shared LUN. Detached by the destructor.
+  bool loop_device = false;
 };
 
 class CohortCluster {
@@ -26,8 +39,11 @@ class CohortCluster {
   explicit CohortCluster(ClusterSpec spec = {});
   ~CohortCluster();
 
-  // Makes the image and the cluster file. Returns false (with ADD_FAILURE) on error.
+  // Makes the image and the cluster file. Returns false (with ADD_FAILURE) on error,
+  // or with skip_reason() set (and no failure) when a loop device cannot be had here
+  // outside CI (under CI=true that is a failure).
   bool Setup();
+  const std::string& skip_reason() const { return skip_reason_; }
   // Starts node i (1-based) and waits for its mount.
   bool Start(int node);
   // Starts every node at once (a node mounts only once a majority is up) and waits.
@@ -42,6 +58,8 @@ class CohortCluster {
   std::string mnt(int node) const { return dir_.Sub("node" + std::to_string(node)); }
   std::string path(int node, const std::string& rel) const { return mnt(node) + "/" + rel; }
   const std::string& image() const { return image_; }
+  // What the daemons mount: the image file, or the loop device over it.
+  const std::string& device() const { return device_; }
   std::string log(int node) const { return dir_.Sub("node" + std::to_string(node) + ".log"); }
   std::string ReadLog(int node) const;
   TempDir& dir() { return dir_; }
@@ -50,6 +68,9 @@ class CohortCluster {
   ClusterSpec spec_;
   TempDir dir_{"cluster"};
   std::string image_;
+  std::string device_;
+  std::string loop_;            // the loop device we attached ("" if none)
+  std::string skip_reason_;
   std::string cluster_file_;
   int base_port_ = 0;
   std::vector<std::unique_ptr<Subprocess>> daemons_;
