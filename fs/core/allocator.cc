@@ -41,14 +41,23 @@ Result<bool> Allocator::GroupInitialized(uint64_t g) {
   uint64_t per = sb_.GroupTableEntriesPerBlock();
   uint64_t tblk = sb_.group_table_start + g / per;
   Glock* tgl = glocks_->Get(GlockType::kGroupTable, tblk);
-  COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(tblk, reinterpret_cast<CacheOwner>(tgl)));
-  COHORT_ASSIGN_OR_RETURN(auto entries, DecodeGroupTableBlock(block, tblk, ctx_));
-  const GroupTableEntry& e = entries[g % per];
-  if (e.start != sb_.GroupStart(g)) {
-    return Status::Corruption("group table entry " + std::to_string(g) + " has start " +
-                              std::to_string(e.start));
+  // Read without the table block's glock: a set flag is never cleared, so "initialised"
+  // can be trusted; "not initialised" may come from a copy cached before another node
+  // initialised the group. That node held the group's glock, which the caller holds
+  // now, so it committed (in place) when it gave the group up: a clean copy read again
+  // from the device is current (a dirty one is ours, made under the table glock).
+  for (int fresh = 0; fresh < 2; ++fresh) {
+    if (fresh) ms_->Invalidate(reinterpret_cast<CacheOwner>(tgl));
+    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(tblk, reinterpret_cast<CacheOwner>(tgl)));
+    COHORT_ASSIGN_OR_RETURN(auto entries, DecodeGroupTableBlock(block, tblk, ctx_));
+    const GroupTableEntry& e = entries[g % per];
+    if (e.start != sb_.GroupStart(g)) {
+      return Status::Corruption("group table entry " + std::to_string(g) + " has start " +
+                                std::to_string(e.start));
+    }
+    if (e.flags & kGroupInitialized) return true;
   }
-  return (e.flags & kGroupInitialized) != 0;
+  return false;
 }
 
 Status Allocator::InitializeGroup(uint64_t g) {
@@ -60,10 +69,9 @@ Status Allocator::InitializeGroup(uint64_t g) {
   // WouldBlock makes Reserve() pass this group by for now.
   Result<GlockHolder> th = glocks_->Acquire(tgl, HolderMode::kExclusive, /*try_only=*/true);
   if (!th.ok()) return th.status();
-  // The copy in our cache may have been read without the table glock (Loaded() checks
-  // the flag without it: a set flag is never cleared, so only "not initialised" can be
-  // stale), and another node may have initialised a group of this table block since:
-  // read it again under the glock, or we would write back its old flags.
+  // The copy in our cache may have been read without the table glock, and another node
+  // may have initialised another group of this table block since: read it again under
+  // the glock, or we would write back its old flags.
   ms_->Invalidate(reinterpret_cast<CacheOwner>(tgl));
   COHORT_ASSIGN_OR_RETURN(bool init, GroupInitialized(g));
   if (init) return Status::OK();

@@ -335,7 +335,8 @@ Result<bool> FileSystem::IsAncestor(uint64_t maybe_ancestor, uint64_t ino) {
   for (int depth = 0; depth < 100000; ++depth) {
     if (cur == maybe_ancestor) return true;
     if (cur == sb_.root_inode) return false;
-    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(cur));
+    // Without the inode's glock: Peek keeps no copy that could go stale unnoticed.
+    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Peek(cur));
     COHORT_ASSIGN_OR_RETURN(Inode in, DecodeInode(block, cur, ctx_, sb_.block_count));
     if (in.parent == 0 || in.parent == cur) return false;
     cur = in.parent;

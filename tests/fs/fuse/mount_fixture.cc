@@ -25,7 +25,7 @@ std::string ReadFile(const std::string& p) {
 }
 
 int WriteFile(const std::string& p, const std::string& data) {
-  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno;
   ssize_t n = write(fd, data.data(), data.size());
   int e = n == static_cast<ssize_t>(data.size()) ? 0 : (n < 0 ? errno : EIO);
@@ -43,6 +43,40 @@ std::set<std::string> ListDir(const std::string& dir) {
   }
   closedir(d);
   return names;
+}
+
+std::string DataDigest(const std::string& data) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char ch : data) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  std::ostringstream o;
+  o << std::hex << h;
+  return o.str();
+}
+
+std::string TreeDiff(const std::map<std::string, std::string>& got,
+                     const std::map<std::string, std::string>& want) {
+  std::ostringstream o;
+  int shown = 0;
+  for (const auto& [k, v] : want) {
+    auto it = got.find(k);
+    if (it == got.end()) {
+      o << "  missing " << k << " (" << v << ")\n";
+    } else if (it->second != v) {
+      o << "  differs " << k << ": got (" << it->second << ") want (" << v << ")\n";
+    } else {
+      continue;
+    }
+    if (++shown >= 20) return o.str() + "  ...\n";
+  }
+  for (const auto& [k, v] : got) {
+    if (want.count(k)) continue;
+    o << "  extra " << k << " (" << v << ")\n";
+    if (++shown >= 20) return o.str() + "  ...\n";
+  }
+  return o.str();
 }
 
 static void TreeWalk(const std::string& root, const std::string& rel, int depth,
@@ -76,17 +110,20 @@ static void TreeWalk(const std::string& root, const std::string& rel, int depth,
       ssize_t k = readlink(a.c_str(), buf, sizeof buf);
       v << " link->" << (k >= 0 ? std::string(buf, static_cast<size_t>(k)) : "!");
     } else {
-      v << " size=" << st.st_size << " data=" << ReadFile(a);
+      v << " size=" << st.st_size << " data=" << DataDigest(ReadFile(a));
     }
     char names_buf[4096];
     ssize_t xl = llistxattr(a.c_str(), names_buf, sizeof names_buf);
+    if (xl < 0 && errno != ENOTSUP) v << " xattrs:!" << errno;
+    std::map<std::string, std::string> xattrs;  // sorted: the order of the list is not part of it
     for (ssize_t i = 0; i < xl;) {
       std::string xn(names_buf + i);
       i += static_cast<ssize_t>(xn.size()) + 1;
       char val[1024];
       ssize_t vl = lgetxattr(a.c_str(), xn.c_str(), val, sizeof val);
-      v << " x:" << xn << "=" << (vl >= 0 ? std::string(val, static_cast<size_t>(vl)) : "!");
+      xattrs[xn] = vl >= 0 ? std::string(val, static_cast<size_t>(vl)) : "!";
     }
+    for (const auto& [xn, xv] : xattrs) v << " x:" << xn << "=" << xv;
     (*out)[r] = v.str();
     if (S_ISDIR(st.st_mode) && depth < 32) TreeWalk(root, r, depth + 1, out);
   }
@@ -100,15 +137,23 @@ std::map<std::string, std::string> TreeOf(const std::string& root) {
 
 // A daemon that does not exit in time: record every thread's stack in its log (for
 // the failure message), then kill it.
-static void DumpStacksAndKill(Subprocess* p, const std::string& log) {
+static void DumpStacksTo(Subprocess* p, const std::string& log, const std::string& why) {
   std::string out;
   if (access("/usr/bin/gdb", X_OK) == 0) {
     RunCommand({"/usr/bin/gdb", "-p", std::to_string(p->pid()), "-batch", "-ex",
                 "thread apply all bt 30"},
                &out, std::chrono::seconds(60));
   }
-  std::ofstream(log, std::ios::app) << "\n--- daemon did not exit; stacks:\n" << out;
+  std::ofstream(log, std::ios::app) << "\n--- " << why << "; stacks:\n" << out;
+}
+
+static void DumpStacksAndKill(Subprocess* p, const std::string& log) {
+  DumpStacksTo(p, log, "daemon did not exit");
   p->Kill();
+}
+
+void CohortCluster::DumpStacks(int node, const std::string& why) {
+  if (daemons_[node] && daemons_[node]->running()) DumpStacksTo(daemons_[node].get(), log(node), why);
 }
 
 
@@ -263,6 +308,18 @@ void CohortCluster::Kill(int node) {
   if (daemons_[node]) daemons_[node]->Kill();
   std::string out;
   RunCommand({"/usr/bin/fusermount3", "-u", "-z", mnt(node)}, &out);
+}
+
+std::string CohortCluster::LogProblems(int node) const {
+  std::istringstream in(ReadLog(node));
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("warn") != std::string::npos || line.find("error") != std::string::npos ||
+        line.find("WARN") != std::string::npos || line.find("ERROR") != std::string::npos) {
+      if (out.size() < 4000) out += line + "\n";
+    }
+  }
+  return out;
 }
 
 std::string CohortCluster::ReadLog(int node) const {

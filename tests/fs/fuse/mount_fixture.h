@@ -22,7 +22,12 @@ std::set<std::string> ListDir(const std::string& dir);
 // Everything under `root` as one comparable map: relative path -> type, permission
 // bits, link count, size, content (files), target (symlinks) and user xattrs. Errors
 // appear as values ("!errno"), so two nodes' views compare equal only if they agree.
+// Files' contents appear as DataDigest(content).
 std::map<std::string, std::string> TreeOf(const std::string& root);
+std::string DataDigest(const std::string& data);
+// The differences of two TreeOf() maps, one line each (at most 20), "" if equal.
+std::string TreeDiff(const std::map<std::string, std::string>& got,
+                     const std::map<std::string, std::string>& want);
 
 struct ClusterSpec {
   int nodes = 1;
@@ -54,6 +59,8 @@ class CohortCluster {
   int Unmount(int node);
   // kill -9 of node i, then a lazy unmount of its dead mount.
   void Kill(int node);
+  // Appends every thread's stack of node i's daemon (gdb) to its log, headed by `why`.
+  void DumpStacks(int node, const std::string& why);
 
   std::string mnt(int node) const { return dir_.Sub("node" + std::to_string(node)); }
   std::string path(int node, const std::string& rel) const { return mnt(node) + "/" + rel; }
@@ -62,6 +69,8 @@ class CohortCluster {
   const std::string& device() const { return device_; }
   std::string log(int node) const { return dir_.Sub("node" + std::to_string(node) + ".log"); }
   std::string ReadLog(int node) const;
+  // The warning and error lines of node i's log.
+  std::string LogProblems(int node) const;
   TempDir& dir() { return dir_; }
 
  private:
