@@ -166,6 +166,7 @@ Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only
         --gl->waiters_;
         gl->cv_.SignalAll();
         gl->mu_.Unlock();
+        Kick(gl);  // a demotion that found the DLM busy waits for this
         return s.WithContext("glock " + gl->ToString());
       }
       while (gl->dlm_busy_) gl->cv_.Wait();
@@ -252,7 +253,22 @@ Status GlockManager::RequestDlm(Glock* gl, dlm::LockMode want, bool try_only) {
 }
 
 void GlockManager::OnCompletion(Glock* gl, const dlm::Completion& c) {
-  MutexLock l(&gl->mu_);
+  bool enqueue = false;
+  {
+    MutexLock l(&gl->mu_);
+    CompleteLocked(gl, c);
+    // A demotion that found the DLM busy returned and waits for this completion: queue
+    // it again (else a waiter that started the request would wait for it forever).
+    if (!gl->queued_ && !gl->demoting_ && (gl->demote_to_ != dlm::LockMode::kNone ||
+                                           gl->prepare_to_ != dlm::LockMode::kNone)) {
+      gl->queued_ = true;
+      enqueue = true;
+    }
+  }
+  if (enqueue) Enqueue(gl);
+}
+
+void GlockManager::CompleteLocked(Glock* gl, const dlm::Completion& c) {
   if (c.unlocked) {
     gl->lkid_ = dlm::kNoLock;
     gl->granted_ = dlm::LockMode::kNone;

@@ -213,6 +213,7 @@ class GlockManager {
   friend class Glock;
   Status RequestDlm(Glock* gl, dlm::LockMode want, bool try_only);
   void OnCompletion(Glock* gl, const dlm::Completion& c);
+  void CompleteLocked(Glock* gl, const dlm::Completion& c) REQUIRES(gl->mu_);
   void OnBlocking(Glock* gl, dlm::LockMode mode);
   void Enqueue(Glock* gl) EXCLUDES(work_mu_);
   void WorkerLoop();
