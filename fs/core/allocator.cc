@@ -82,6 +82,10 @@ Status Allocator::InitializeGroup(uint64_t g) {
   // WouldBlock makes Reserve() pass this group by for now.
   Result<GlockHolder> th = glocks_->Acquire(tgl, HolderMode::kExclusive, /*try_only=*/true);
   if (!th.ok()) return th.status();
+  // The copy in our cache may have been read without the table glock, and another node
+  // may have initialised another group of this table block since: read it again under
+  // the glock, or we would write back its old flags.
+  ms_->Invalidate(reinterpret_cast<CacheOwner>(tgl));
   COHORT_ASSIGN_OR_RETURN(bool init, GroupInitialized(g));
   if (init) return Status::OK();
   COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(tblk, reinterpret_cast<CacheOwner>(tgl)));

@@ -372,6 +372,23 @@ void FileSystem::InvalidateGlock(Glock* gl) {
         ci->loaded.store(false, std::memory_order_release);
         if (options_.invalidator) options_.invalidator->InvalidateAttributes(ci->ino);
       }
+      // Names still recorded were handed out after the prepare phase's last pass (with
+      // entry timeout 0, or kept by a local rename) or the glock was lost without one
+      // (conversion deadlock): invalidate them too, asynchronously.
+      std::set<std::string> names;
+      {
+        MutexLock l(&entries_mu_);
+        auto it = kernel_names_.find(gl->number());
+        if (it != kernel_names_.end()) {
+          names.swap(it->second);
+          kernel_names_.erase(it);
+        }
+        entry_prepare_.erase(gl->number());
+      }
+      if (!names.empty() && options_.invalidator) {
+        options_.invalidator->InvalidateEntries(
+            gl->number(), std::vector<std::string>(names.begin(), names.end()), nullptr);
+      }
       break;
     }
     case GlockType::kGroup:
@@ -380,6 +397,68 @@ void FileSystem::InvalidateGlock(Glock* gl) {
     default:
       break;
   }
+}
+
+namespace {
+// Notify passes over a directory's names before its names are handed out uncached.
+constexpr int kMaxEntryPasses = 3;
+// How long a demotion waits for one pass. A pass waits for the kernel's directory lock;
+// a request holding it may wait for a cluster lock that waits, on another node, for
+// this demotion (e.g. a rename waiting for the rename glock): after this long the
+// demotion goes on and the pass completes in the background (docs/locking.md §3).
+constexpr Nanos kEntryPassWait = 100 * kNanosPerMilli;
+// At most this many names per directory are tracked; beyond, names are not cached.
+constexpr size_t kMaxTrackedNames = 65536;
+}  // namespace
+
+bool FileSystem::HandOut(uint64_t dir, std::string_view name) {
+  if (!options_.invalidator) return true;
+  MutexLock l(&entries_mu_);
+  auto& names = kernel_names_[dir];
+  if (names.size() >= kMaxTrackedNames) return false;
+  // Recorded even when not cached: a local rename moves a kernel dentry with its old
+  // timeout, so InvalidateGlock notifies every recorded name.
+  names.emplace(name);
+  auto it = entry_prepare_.find(dir);
+  return it == entry_prepare_.end() || !it->second.uncached;
+}
+
+bool FileSystem::PrepareDemote(Glock* gl) {
+  if (gl->type() != GlockType::kInode || !options_.invalidator) return true;
+  uint64_t ino = gl->number();
+  std::vector<std::string> pass;
+  {
+    MutexLock l(&entries_mu_);
+    EntryPrepare& st = entry_prepare_[ino];
+    if (st.running) {
+      if (clock_->Now() - st.started < kEntryPassWait) return false;
+      COHORT_LOG_WARN("directory {}: dentry invalidation waits for the kernel's directory "
+                      "lock; giving up the glock without waiting for it", ino);
+      st.uncached = true;
+      return true;
+    }
+    if (st.uncached) return true;
+    auto it = kernel_names_.find(ino);
+    if (it == kernel_names_.end() || it->second.empty()) {
+      // A pass in which no name was handed out: from now on none is cached.
+      st.uncached = true;
+      return true;
+    }
+    pass.assign(it->second.begin(), it->second.end());
+    kernel_names_.erase(it);
+    if (++st.passes >= kMaxEntryPasses) st.uncached = true;  // the last pass
+    st.running = true;
+    st.started = clock_->Now();
+  }
+  options_.invalidator->InvalidateEntries(ino, std::move(pass), [this, gl, ino] {
+    {
+      MutexLock l(&entries_mu_);
+      auto it = entry_prepare_.find(ino);
+      if (it != entry_prepare_.end()) it->second.running = false;
+    }
+    glocks_->Kick(gl);
+  });
+  return false;
 }
 
 // ------------------------------------------------------------------------ file system

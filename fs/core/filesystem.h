@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -71,6 +72,13 @@ class KernelInvalidator {
   virtual ~KernelInvalidator() = default;
   // Attributes only (notify_inval_inode with offset -1): safe while requests wait.
   virtual void InvalidateAttributes(uint64_t ino) = 0;
+  // The kernel's dentries `names` in directory `parent` (notify_inval_entry), done
+  // *asynchronously*: the kernel takes the directory's lock, which a request may hold
+  // while it waits for us. Calls `done` (if set) once all were tried, on any thread.
+  virtual void InvalidateEntries(uint64_t parent, std::vector<std::string> names,
+                                 std::function<void()> done) {
+    if (done) done();
+  }
 };
 
 struct MountOptions {
@@ -100,6 +108,9 @@ struct EntryInfo {
   uint64_t ino = 0;
   uint64_t generation = 0;
   struct stat attr {};
+  // False while the directory's glock is being given up: the kernel must not cache the
+  // name (entry timeout 0; docs/locking.md §3 rule 2).
+  bool cache_entry = true;
 };
 
 struct DirItem {
@@ -215,6 +226,7 @@ class FileSystem final : public GlockCallbacks {
   // ---- GlockCallbacks ----
   Status SyncGlock(Glock* gl) override;
   void InvalidateGlock(Glock* gl) override;
+  bool PrepareDemote(Glock* gl) override EXCLUDES(entries_mu_);
 
   // Dumps of cached inodes and glocks (debugging, `cohort status`).
   std::string DumpInodes();
@@ -275,6 +287,11 @@ class FileSystem final : public GlockCallbacks {
   Result<bool> IsAncestor(uint64_t maybe_ancestor, uint64_t ino);
   Status CheckSticky(const OpContext& c, const Inode& dir, const Inode& victim) const;
 
+  // Records that the kernel is given the name `name` of directory `dir` (a dentry it
+  // may cache); returns whether it may cache it (false while the directory's glock is
+  // being given up). REQUIRES: a holder on the directory's glock.
+  bool HandOut(uint64_t dir, std::string_view name) EXCLUDES(entries_mu_);
+
   // Extended attributes block.
   struct XattrSet;
   Result<XattrSet> LoadXattrs(CachedInode* ci);
@@ -321,6 +338,18 @@ class FileSystem final : public GlockCallbacks {
   std::atomic<uint64_t> recoveries_{0};
   std::thread recovery_thread_;
   bool unmounted_ = false;
+
+  // Dentries handed to the kernel, per directory, and the state of their invalidation
+  // while a directory glock is given up (docs/locking.md §3 rule 2). Leaf mutex.
+  struct EntryPrepare {
+    int passes = 0;          // notify passes done in this prepare phase
+    bool running = false;    // a pass is with the invalidator
+    bool uncached = false;   // names are handed out with entry timeout 0
+    Nanos started = 0;       // when the running pass began
+  };
+  Mutex entries_mu_{LockRank::kUnranked, "fs.kernel_entries"};
+  std::unordered_map<uint64_t, std::set<std::string>> kernel_names_ GUARDED_BY(entries_mu_);
+  std::unordered_map<uint64_t, EntryPrepare> entry_prepare_ GUARDED_BY(entries_mu_);
 
   Mutex table_mu_{LockRank::kFsInodeTable, "fs.inode_table"};
   std::unordered_map<uint64_t, std::unique_ptr<CachedInode>> inodes_ GUARDED_BY(table_mu_);

@@ -92,7 +92,9 @@ Result<EntryInfo> FileSystem::Lookup(const OpContext& c, uint64_t parent,
   std::vector<GlockHolder> holders;
   COHORT_ASSIGN_OR_RETURN(CachedInode * cci,
                           LockChild(Get(parent), name, HolderMode::kShared, &holders));
-  return EntryOf(cci);
+  EntryInfo e = EntryOf(cci);
+  e.cache_entry = HandOut(parent, name);
+  return e;
 }
 
 Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
@@ -220,7 +222,9 @@ Result<EntryInfo> FileSystem::MakeNode(const OpContext& c, uint64_t parent,
   p.ctime_ns = p.mtime_ns;
   Store(*h, pci);
   h.reset();
-  return EntryOf(ci);
+  EntryInfo e = EntryOf(ci);
+  e.cache_entry = HandOut(parent, name);
+  return e;
 }
 
 Result<EntryInfo> FileSystem::Mknod(const OpContext& c, uint64_t parent, std::string_view name,
@@ -342,7 +346,8 @@ Result<bool> FileSystem::IsAncestor(uint64_t maybe_ancestor, uint64_t ino) {
   for (int depth = 0; depth < 100000; ++depth) {
     if (cur == maybe_ancestor) return true;
     if (cur == sb_.root_inode) return false;
-    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(cur));
+    // Without the inode's glock: Peek keeps no copy that could go stale unnoticed.
+    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Peek(cur));
     COHORT_ASSIGN_OR_RETURN(Inode in, DecodeInode(block, cur, ctx_, sb_.block_count));
     if (in.parent == 0 || in.parent == cur) return false;
     cur = in.parent;
@@ -475,6 +480,9 @@ Status FileSystem::Rename(const OpContext& c, uint64_t parent, std::string_view 
         Store(*h, p2);
       }
     }
+    // The kernel moves its dentry to the new name (and, exchanging, the other back).
+    (void)HandOut(new_parent, new_name);
+    if (exchange) (void)HandOut(parent, name);
     r = Reservation();
     return tgt_gone ? FreeIfUnused(tgt) : Status::OK();
   }
@@ -513,7 +521,9 @@ Result<EntryInfo> FileSystem::Link(const OpContext& c, uint64_t ino, uint64_t ne
     pci->disk.ctime_ns = pci->disk.mtime_ns;
     Store(*h, pci);
   }
-  return EntryOf(ci);
+  EntryInfo e = EntryOf(ci);
+  e.cache_entry = HandOut(new_parent, new_name);
+  return e;
 }
 
 // ------------------------------------------------------------------------- open/close
@@ -596,6 +606,7 @@ Result<std::vector<DirItem>> FileSystem::ReadDir(uint64_t ino, uint64_t cookie, 
                                                  bool plus) {
   CachedInode* ci = Get(ino);
   std::vector<DirItem> items;
+  std::vector<bool> cacheable;
   {
     COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
     if (!ci->disk.is_dir()) return Status::NotDir();
@@ -615,17 +626,26 @@ Result<std::vector<DirItem>> FileSystem::ReadDir(uint64_t ino, uint64_t cookie, 
                          std::nullopt});
       }
     }
+    if (plus) {
+      // The kernel makes a dentry of each entry it is given with attributes.
+      cacheable.reserve(items.size());
+      for (auto& it : items) {
+        cacheable.push_back(it.name == "." || it.name == ".." ? false : HandOut(ino, it.name));
+      }
+    }
   }
   if (plus) {
     // Attributes of each child, taken one holder at a time (no nesting under the
     // directory's holder; docs/locking.md §2.2). An entry removed meanwhile is
     // returned without attributes.
-    for (auto& it : items) {
+    for (size_t i = 0; i < items.size(); ++i) {
+      DirItem& it = items[i];
       if (it.name == "." || it.name == "..") continue;
       CachedInode* cci = Get(it.ino);
       auto h = Hold(cci, HolderMode::kShared);
       if (!h.ok()) continue;
       it.entry = EntryOf(cci);
+      it.entry->cache_entry = cacheable[i];
     }
   }
   return items;

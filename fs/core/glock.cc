@@ -136,6 +136,7 @@ std::string Glock::DumpLocked() const {
                   (granted_ == dlm::LockMode::kNone ? "--" : dlm::ModeName(granted_));
   s += " sh=" + std::to_string(shared_) + " ex=" + (exclusive_held_ ? "1" : "0");
   if (dlm_busy_) s += " busy";
+  if (prepare_to_ != dlm::LockMode::kNone) s += std::string(" prepare->") + dlm::ModeName(prepare_to_);
   if (demote_to_ != dlm::LockMode::kNone) s += std::string(" demote->") + dlm::ModeName(demote_to_);
   if (demoting_) s += " demoting";
   if (waiters_) s += " waiters=" + std::to_string(waiters_);
@@ -201,6 +202,7 @@ Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only
         --gl->waiters_;
         gl->cv_.SignalAll();
         gl->mu_.Unlock();
+        Kick(gl);  // a demotion that found the DLM busy waits for this
         return s.WithContext("glock " + gl->ToString());
       }
       while (gl->dlm_busy_) gl->cv_.Wait();
@@ -299,7 +301,22 @@ Status GlockManager::RequestDlm(Glock* gl, dlm::LockMode want, bool try_only) {
 }
 
 void GlockManager::OnCompletion(Glock* gl, const dlm::Completion& c) {
-  MutexLock l(&gl->mu_);
+  bool enqueue = false;
+  {
+    MutexLock l(&gl->mu_);
+    CompleteLocked(gl, c);
+    // A demotion that found the DLM busy returned and waits for this completion: queue
+    // it again (else a waiter that started the request would wait for it forever).
+    if (!gl->queued_ && !gl->demoting_ && (gl->demote_to_ != dlm::LockMode::kNone ||
+                                           gl->prepare_to_ != dlm::LockMode::kNone)) {
+      gl->queued_ = true;
+      enqueue = true;
+    }
+  }
+  if (enqueue) Enqueue(gl);
+}
+
+void GlockManager::CompleteLocked(Glock* gl, const dlm::Completion& c) {
   if (c.unlocked) {
     gl->lkid_ = dlm::kNoLock;
     gl->granted_ = dlm::LockMode::kNone;
@@ -363,9 +380,11 @@ void GlockManager::OnBlocking(Glock* gl, dlm::LockMode mode) {
                                    gl->granted_ == dlm::LockMode::kEX
                                ? dlm::LockMode::kPR
                                : dlm::LockMode::kNL;
-    if (gl->demote_to_ == dlm::LockMode::kNone ||
-        ModeRank(target) < ModeRank(gl->demote_to_)) {
-      gl->demote_to_ = target;
+    if (target == dlm::LockMode::kPR) {
+      if (gl->demote_to_ == dlm::LockMode::kNone) gl->demote_to_ = target;
+    } else if (gl->demote_to_ != dlm::LockMode::kNL) {
+      // Giving up PR: the prepare phase first, with holders still admitted.
+      gl->prepare_to_ = target;
     }
     if (!gl->queued_) {
       gl->queued_ = true;
@@ -403,13 +422,18 @@ void GlockManager::WorkerLoop() {
       }
     }
     for (Glock* gl : batch) {
-      dlm::LockMode to;
+      dlm::LockMode to, prep;
       {
         MutexLock l(&gl->mu_);
         gl->queued_ = false;
         to = gl->demote_to_;
+        prep = gl->prepare_to_;
       }
-      if (to != dlm::LockMode::kNone) Demote(gl, to);
+      if (to != dlm::LockMode::kNone) {
+        Demote(gl, to);
+      } else if (prep != dlm::LockMode::kNone) {
+        Prepare(gl, prep);
+      }
     }
     Nanos now = clock_->Now();
     if (now >= next_scan) {
@@ -422,6 +446,56 @@ void GlockManager::WorkerLoop() {
       }
     }
   }
+}
+
+void GlockManager::Kick(Glock* gl) {
+  bool enqueue = false;
+  {
+    MutexLock l(&gl->mu_);
+    if (!gl->queued_ && (gl->prepare_to_ != dlm::LockMode::kNone ||
+                         gl->demote_to_ != dlm::LockMode::kNone)) {
+      gl->queued_ = true;
+      enqueue = true;
+    }
+  }
+  if (enqueue) Enqueue(gl);
+}
+
+void GlockManager::Prepare(Glock* gl, dlm::LockMode to) {
+  {
+    MutexLock l(&gl->mu_);
+    if (gl->prepare_to_ == dlm::LockMode::kNone) return;
+    if (!gl->dlm_busy_ && (gl->granted_ == dlm::LockMode::kNone ||
+                           ModeRank(gl->granted_) <= ModeRank(to))) {
+      gl->prepare_to_ = dlm::LockMode::kNone;  // nothing left to give up
+      gl->cv_.SignalAll();
+      return;
+    }
+  }
+  // Holders are still admitted while the callback runs (docs/locking.md §3 rule 2).
+  if (!callbacks_->PrepareDemote(gl)) {
+    MutexLock l(&work_mu_);
+    delayed_.emplace(clock_->Now() + options_.prepare_poll, gl);
+    work_cv_.Signal();
+    return;
+  }
+  bool enqueue = false;
+  {
+    MutexLock l(&gl->mu_);
+    if (gl->prepare_to_ != dlm::LockMode::kNone) {
+      // From here on new holders wait until the demotion is done.
+      if (gl->demote_to_ == dlm::LockMode::kNone ||
+          ModeRank(gl->prepare_to_) < ModeRank(gl->demote_to_)) {
+        gl->demote_to_ = gl->prepare_to_;
+      }
+      gl->prepare_to_ = dlm::LockMode::kNone;
+      if (!gl->queued_) {
+        gl->queued_ = true;
+        enqueue = true;
+      }
+    }
+  }
+  if (enqueue) Enqueue(gl);
 }
 
 void GlockManager::Demote(Glock* gl, dlm::LockMode to) {
@@ -486,17 +560,26 @@ void GlockManager::Demote(Glock* gl, dlm::LockMode to) {
     cr.mode = to;
     s = ls_->Convert(lkid, cr);
   }
-  MutexLock l(&gl->mu_);
-  if (!s.ok()) {
-    COHORT_LOG_ERROR("glock {}: demote to {} failed: {}", gl->ToString(), dlm::ModeName(to),
-                     s.ToString());
-    gl->dlm_busy_ = false;
+  bool enqueue = false;
+  {
+    MutexLock l(&gl->mu_);
+    if (!s.ok()) {
+      COHORT_LOG_ERROR("glock {}: demote to {} failed: {}", gl->ToString(), dlm::ModeName(to),
+                       s.ToString());
+      gl->dlm_busy_ = false;
+    }
+    while (gl->dlm_busy_) gl->cv_.Wait();
+    gl->demoting_ = false;
+    gl->demote_to_ = dlm::LockMode::kNone;
+    ++gl->demotions_;
+    gl->cv_.SignalAll();
+    // A request to give up PR that came while we gave up EX: its prepare phase is next.
+    if (gl->prepare_to_ != dlm::LockMode::kNone && !gl->queued_) {
+      gl->queued_ = true;
+      enqueue = true;
+    }
   }
-  while (gl->dlm_busy_) gl->cv_.Wait();
-  gl->demoting_ = false;
-  gl->demote_to_ = dlm::LockMode::kNone;
-  ++gl->demotions_;
-  gl->cv_.SignalAll();
+  if (enqueue) Enqueue(gl);
 }
 
 void GlockManager::ReleaseIdle() {
@@ -508,13 +591,15 @@ void GlockManager::ReleaseIdle() {
       MutexLock g(&gl->mu_);
       if (gl->granted_ != dlm::LockMode::kNone && gl->shared_ == 0 && !gl->exclusive_held_ &&
           !gl->dlm_busy_ && gl->waiters_ == 0 && gl->demote_to_ == dlm::LockMode::kNone &&
+          gl->prepare_to_ == dlm::LockMode::kNone &&
           now - gl->last_used_ > options_.idle_release) {
-        gl->demote_to_ = dlm::LockMode::kNL;
+        gl->prepare_to_ = dlm::LockMode::kNL;
         idle.push_back(gl.get());
       }
     }
   }
-  for (Glock* gl : idle) Demote(gl, dlm::LockMode::kNL);
+  // Through the prepare phase, as for a BAST: the kernel's dentries must go too.
+  for (Glock* gl : idle) Prepare(gl, dlm::LockMode::kNL);
 }
 
 void GlockManager::Shutdown() {

@@ -14,6 +14,12 @@
 // notify), and converts the DLM lock down. New holders wait while a demotion is
 // pending, so a remote node is never starved. Idle glocks are released after a while.
 //
+// Giving up PR (to NL or unlocked) has a *prepare* phase first, while new holders are
+// still admitted: GlockCallbacks::PrepareDemote runs on the worker until it says the
+// glock is ready (the filesystem uses it to invalidate the kernel's dentries without
+// deadlocking against requests that hold the kernel's directory lock; docs/locking.md
+// §3 rule 2). Only then do new holders wait.
+//
 // Rules for callers (docs/locking.md §2.2):
 //  1. Take holders in the lock order of docs/locking.md §2.2 (AcquireMany sorts).
 //  2. Take every holder an operation needs before it opens a transaction handle
@@ -84,6 +90,11 @@ class GlockCallbacks {
   virtual Status SyncGlock(Glock* gl) = 0;
   // Before the node gives up PR (drops to NL / unlocks) on `gl`: drop what it cached.
   virtual void InvalidateGlock(Glock* gl) = 0;
+  // Before the node stops admitting holders for giving up PR on `gl` (holders may be
+  // active and new ones admitted while this runs). Returns true when the demotion may
+  // go on; false to be asked again later (GlockManager::Kick, or after
+  // GlockOptions::prepare_poll). Must not block.
+  virtual bool PrepareDemote(Glock* gl) { return true; }
 };
 
 // When a blocking callback is served (docs/locking.md §2.6): at once if the glock is
@@ -96,6 +107,7 @@ struct GlockOptions {
   Nanos idle_grace = 200 * kNanosPerMicro;  // unused this long = idle: demote at once
   Nanos idle_release = 30 * kNanosPerSecond;  // unlock after this long without holders
   Nanos worker_period = 100 * kNanosPerMilli;  // idle scan and DLM Tick period
+  Nanos prepare_poll = 20 * kNanosPerMilli;    // re-ask PrepareDemote at least this often
 };
 
 class GlockManager;
@@ -168,6 +180,8 @@ class Glock {
   bool exclusive_held_ GUARDED_BY(mu_) = false;    // an exclusive holder exists
   int waiters_ GUARDED_BY(mu_) = 0;                // threads waiting to hold
   dlm::LockMode demote_to_ GUARDED_BY(mu_) = dlm::LockMode::kNone;  // BAST asked
+  // A demotion below PR in its prepare phase (holders still admitted).
+  dlm::LockMode prepare_to_ GUARDED_BY(mu_) = dlm::LockMode::kNone;
   bool demoting_ GUARDED_BY(mu_) = false;          // the worker is demoting it now
   bool queued_ GUARDED_BY(mu_) = false;            // on the worker's queue
   Nanos granted_at_ GUARDED_BY(mu_) = 0;
@@ -237,15 +251,21 @@ class GlockManager {
   // Test hook: demote `gl` as if a BAST for `mode` had arrived.
   void TEST_RequestDemote(Glock* gl, dlm::LockMode mode) { OnBlocking(gl, mode); }
 
+  // Asks the worker to look at `gl` again now (a PrepareDemote that said "not yet" is
+  // ready). Safe from any thread, also after Shutdown.
+  void Kick(Glock* gl);
+
  private:
   friend class Glock;
   Status RequestDlm(Glock* gl, dlm::LockMode want, bool try_only);
   void OnCompletion(Glock* gl, const dlm::Completion& c);
+  void CompleteLocked(Glock* gl, const dlm::Completion& c) REQUIRES(gl->mu_);
   void OnBlocking(Glock* gl, dlm::LockMode mode);
   void WakeAll() EXCLUDES(table_mu_);
   void Enqueue(Glock* gl) EXCLUDES(work_mu_);
   void WorkerLoop();
   void Demote(Glock* gl, dlm::LockMode to);
+  void Prepare(Glock* gl, dlm::LockMode to);
   void ReleaseIdle();
 
   dlm::Lockspace* const ls_;

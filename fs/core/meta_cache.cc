@@ -16,6 +16,20 @@ MetaCache::MetaCache(BlockDevice* dev, const BlockContext& ctx, uint64_t block_c
 
 MetaCache::~MetaCache() { (void)Stop(); }
 
+Result<std::vector<uint8_t>> MetaCache::Peek(uint64_t blkno) {
+  if (blkno == 0 || blkno >= block_count_) {
+    return Status::InvalidArgument("block " + std::to_string(blkno) + " outside filesystem");
+  }
+  {
+    MutexLock l(&mu_);
+    auto it = cache_.find(blkno);
+    if (it != cache_.end()) return it->second.data;
+  }
+  AlignedBuffer buf(ctx_.block_size);
+  COHORT_RETURN_IF_ERROR(dev_->ReadBlock(blkno, ctx_.block_size, buf.span()));
+  return std::vector<uint8_t>(buf.data(), buf.data() + ctx_.block_size);
+}
+
 Result<std::vector<uint8_t>> MetaCache::Read(uint64_t blkno, CacheOwner owner) {
   if (blkno == 0 || blkno >= block_count_) {
     return Status::InvalidArgument("block " + std::to_string(blkno) + " outside filesystem");
@@ -183,7 +197,18 @@ Status MetaCache::CommitLocked() {
       COHORT_LOG_ERROR("journal commit failed, withdrawing the filesystem: {}", s.ToString());
       return s;
     }
-    for (uint64_t b : freed) quarantine_.erase(b);
+    for (uint64_t b : freed) {
+      quarantine_.erase(b);
+      // A freed block's cached image (e.g. an inode's tombstone, put after the free)
+      // must not outlive the commit: another node may allocate the block as something
+      // else once we give up its group, and we would read our old image under a new
+      // owner.
+      auto it = cache_.find(b);
+      if (it != cache_.end() && !it->second.dirty) {
+        lru_.erase(it->second.lru);
+        cache_.erase(it);
+      }
+    }
     ++stats_.commits;
     stats_.committed_blocks += nblocks;
     EvictLocked();

@@ -74,6 +74,9 @@ class MetaCache {
   // A copy of block `blkno` (from the cache or the device). `owner` is recorded for
   // Invalidate(). IOError from the device; InvalidArgument past the end.
   Result<std::vector<uint8_t>> Read(uint64_t blkno, CacheOwner owner = 0) EXCLUDES(mu_);
+  // As Read(), but a block read from the device is not kept: for reading a block whose
+  // glock the caller does not hold (a kept copy could go stale unnoticed).
+  Result<std::vector<uint8_t>> Peek(uint64_t blkno) EXCLUDES(mu_);
 
   // Opens a handle on the running transaction that will Put() at most `reserve` blocks.
   // May commit first to make room. ReadOnly if the store is read-only, IOError if the

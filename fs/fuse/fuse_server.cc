@@ -50,7 +50,9 @@ void FillEntry(FuseServer* srv, const EntryInfo& info, fuse_entry_param* e) {
   e->attr = info.attr;
   e->attr.st_ino = e->ino;
   e->attr_timeout = srv->options().timeout_seconds;
-  e->entry_timeout = srv->options().timeout_seconds;
+  // A name handed out while its directory's glock is being given up is not cached
+  // (docs/locking.md §3 rule 2).
+  e->entry_timeout = info.cache_entry ? srv->options().timeout_seconds : 0.0;
 }
 
 void ReplyEntry(fuse_req_t req, const Result<EntryInfo>& r) {
@@ -468,10 +470,18 @@ Result<std::unique_ptr<FuseServer>> FuseServer::Create(FileSystem* fs, FuseServe
   fuse_lowlevel_ops ops = MakeOps();
   srv->se_ = fuse_session_new(&fargs, &ops, sizeof ops, srv.get());
   if (srv->se_ == nullptr) return Status::InvalidArgument("FUSE rejected the mount options: " + o);
+  FuseServer* raw = srv.get();
+  srv->notifier_ = std::thread([raw] { raw->NotifyLoop(); });
   return srv;
 }
 
 FuseServer::~FuseServer() {
+  {
+    MutexLock l(&notify_mu_);
+    notify_stop_ = true;
+    notify_cv_.SignalAll();
+  }
+  if (notifier_.joinable()) notifier_.join();
   Unmount();
   if (se_) {
     if (signals_) fuse_remove_signal_handlers(se_);
@@ -518,6 +528,47 @@ void FuseServer::InvalidateAttributes(uint64_t ino) {
   int rc = fuse_lowlevel_notify_inval_inode(se_, ToId(ino), -1, 0);
   if (rc != 0 && rc != -ENOENT) {
     COHORT_LOG_WARN("notify_inval_inode({}) failed: {}", ino, std::strerror(-rc));
+  }
+}
+
+}  // namespace cohort::fs
+
+namespace cohort::fs {
+
+void FuseServer::InvalidateEntries(uint64_t parent, std::vector<std::string> names,
+                                   std::function<void()> done) {
+  {
+    MutexLock l(&notify_mu_);
+    if (!notify_stop_) {
+      notify_jobs_.push_back({parent, std::move(names), std::move(done)});
+      notify_cv_.Signal();
+      return;
+    }
+  }
+  if (done) done();
+}
+
+void FuseServer::NotifyLoop() {
+  while (true) {
+    NotifyJob job;
+    {
+      MutexLock l(&notify_mu_);
+      while (notify_jobs_.empty() && !notify_stop_) notify_cv_.Wait();
+      if (notify_jobs_.empty()) return;  // stopping, nothing left
+      job = std::move(notify_jobs_.front());
+      notify_jobs_.pop_front();
+    }
+    // No Cohort mutex and no glock holder here (docs/locking.md §3 rule 3). The kernel
+    // takes the directory's lock: this waits while a request in that directory runs.
+    for (const std::string& name : job.names) {
+      if (!serving_) break;
+      int rc = fuse_lowlevel_notify_inval_entry(se_, ToId(job.parent), name.data(), name.size());
+      if (rc != 0 && rc != -ENOENT && rc != -ENOTCONN) {
+        COHORT_LOG_WARN("notify_inval_entry({}, {}) failed: {}", job.parent, name,
+                        std::strerror(-rc));
+      }
+    }
+    if (job.done) job.done();
   }
 }
 

@@ -12,18 +12,24 @@
 // (docs/locking.md §3). FUSE's root id 1 is the filesystem's root inode; every other
 // FUSE id is the inode number itself.
 //
-// Thread safety: Loop() runs the session's worker threads; InvalidateAttributes() may be
-// called from any thread (the glock worker) while they run.
+// Thread safety: Loop() runs the session's worker threads; InvalidateAttributes() and
+// InvalidateEntries() may be called from any thread (the glock worker) while they run.
+// Entry invalidations run on a notifier thread of their own: notify_inval_entry waits
+// for the kernel's directory lock, which a request may hold (docs/locking.md §3).
 #pragma once
 
 #define FUSE_USE_VERSION FUSE_MAKE_VERSION(3, 12)
 #include <fuse3/fuse_lowlevel.h>
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "fs/core/filesystem.h"
 
@@ -59,6 +65,8 @@ class FuseServer final : public KernelInvalidator {
 
   // KernelInvalidator.
   void InvalidateAttributes(uint64_t ino) override;
+  void InvalidateEntries(uint64_t parent, std::vector<std::string> names,
+                         std::function<void()> done) override;
 
   // FUSE id <-> inode number.
   uint64_t ToIno(fuse_ino_t id) const { return id == FUSE_ROOT_ID ? fs_->root_inode() : id; }
@@ -69,6 +77,13 @@ class FuseServer final : public KernelInvalidator {
 
  private:
   FuseServer(FileSystem* fs, FuseServerOptions options) : fs_(fs), options_(std::move(options)) {}
+  void NotifyLoop();
+
+  struct NotifyJob {
+    uint64_t parent;
+    std::vector<std::string> names;
+    std::function<void()> done;
+  };
 
   FileSystem* const fs_;
   const FuseServerOptions options_;
@@ -76,6 +91,13 @@ class FuseServer final : public KernelInvalidator {
   bool mounted_ = false;
   bool signals_ = false;
   std::atomic<bool> serving_{false};
+
+  // The notifier thread's queue. Leaf mutex.
+  Mutex notify_mu_{LockRank::kUnranked, "fuse.notify"};
+  CondVar notify_cv_{&notify_mu_};
+  std::deque<NotifyJob> notify_jobs_ GUARDED_BY(notify_mu_);
+  bool notify_stop_ GUARDED_BY(notify_mu_) = false;
+  std::thread notifier_;
 };
 
 }  // namespace cohort::fs

@@ -36,6 +36,15 @@ class ForwardingInvalidator final : public KernelInvalidator {
     KernelInvalidator* t = target_.load();
     if (t) t->InvalidateAttributes(ino);
   }
+  void InvalidateEntries(uint64_t parent, std::vector<std::string> names,
+                         std::function<void()> done) override {
+    KernelInvalidator* t = target_.load();
+    if (t) {
+      t->InvalidateEntries(parent, std::move(names), std::move(done));
+    } else if (done) {
+      done();
+    }
+  }
   void set_target(KernelInvalidator* t) { target_.store(t); }
 
  private:

@@ -147,7 +147,8 @@ struct Checker {
       }
     }
     if (!in->is_dir()) return;
-    if (in->parent != parent) {
+    // An orphan (parent 0: reached from an orphan list) keeps its old parent pointer.
+    if (parent != 0 && in->parent != parent) {
       Problem("directory " + std::to_string(ino) + " has parent " + std::to_string(in->parent) +
               ", reached from " + std::to_string(parent));
     }

@@ -20,8 +20,14 @@ class RecordingCallbacks : public GlockCallbacks {
     return Status::OK();
   }
   void InvalidateGlock(Glock*) override { invalidations++; }
+  bool PrepareDemote(Glock*) override {
+    prepares++;
+    return prepared.load();
+  }
   std::atomic<int> syncs{0};
   std::atomic<int> invalidations{0};
+  std::atomic<int> prepares{0};
+  std::atomic<bool> prepared{true};
 };
 
 class GlockTest : public ::testing::Test {
@@ -143,6 +149,24 @@ TEST_F(GlockTest, DemotionToProtectedReadSyncsButKeepsCaches) {
   EXPECT_EQ(cb_.invalidations.load(), 0);
   auto s = mgr_->Acquire(gl, HolderMode::kShared, /*try_only=*/true);
   EXPECT_TRUE(s.ok()) << "PR is still held: a shared holder needs no DLM request";
+}
+
+TEST_F(GlockTest, GivingUpProtectedReadPreparesWhileHoldersAreStillAdmitted) {
+  Glock* gl = mgr_->Get(GlockType::kInode, 11);
+  { auto h = mgr_->Acquire(gl, HolderMode::kShared); ASSERT_TRUE(h.ok()); }
+  cb_.prepared = false;
+  mgr_->TEST_RequestDemote(gl, dlm::LockMode::kEX);
+  ASSERT_TRUE(WaitFor([&] { return cb_.prepares.load() >= 2; })) << "asked again while not ready";
+  {
+    auto h = mgr_->Acquire(gl, HolderMode::kShared, /*try_only=*/true);
+    EXPECT_TRUE(h.ok()) << "a holder is admitted during the prepare phase";
+  }
+  EXPECT_EQ(cb_.invalidations.load(), 0);
+  EXPECT_EQ(mgr_->demotions(), 0u);
+  cb_.prepared = true;
+  mgr_->Kick(gl);
+  ASSERT_TRUE(WaitFor([&] { return mgr_->demotions() == 1u; }));
+  EXPECT_EQ(cb_.invalidations.load(), 1);
 }
 
 TEST_F(GlockTest, AcquireManyTakesGlocksInLockOrderAndMergesDuplicates) {

@@ -1,7 +1,10 @@
 // tests/fs/fuse/mount_fixture.cc: see mount_fixture.h.
 #include "tests/fs/fuse/mount_fixture.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,17 +24,136 @@ std::string ReadFile(const std::string& p) {
   return ss.str();
 }
 
+int WriteFile(const std::string& p, const std::string& data) {
+  int fd = open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  ssize_t n = write(fd, data.data(), data.size());
+  int e = n == static_cast<ssize_t>(data.size()) ? 0 : (n < 0 ? errno : EIO);
+  if (close(fd) != 0 && e == 0) e = errno;
+  return e;
+}
+
+std::set<std::string> ListDir(const std::string& dir) {
+  std::set<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.insert(n);
+  }
+  closedir(d);
+  return names;
+}
+
+std::string DataDigest(const std::string& data) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char ch : data) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  std::ostringstream o;
+  o << std::hex << h;
+  return o.str();
+}
+
+std::string TreeDiff(const std::map<std::string, std::string>& got,
+                     const std::map<std::string, std::string>& want) {
+  std::ostringstream o;
+  int shown = 0;
+  for (const auto& [k, v] : want) {
+    auto it = got.find(k);
+    if (it == got.end()) {
+      o << "  missing " << k << " (" << v << ")\n";
+    } else if (it->second != v) {
+      o << "  differs " << k << ": got (" << it->second << ") want (" << v << ")\n";
+    } else {
+      continue;
+    }
+    if (++shown >= 20) return o.str() + "  ...\n";
+  }
+  for (const auto& [k, v] : got) {
+    if (want.count(k)) continue;
+    o << "  extra " << k << " (" << v << ")\n";
+    if (++shown >= 20) return o.str() + "  ...\n";
+  }
+  return o.str();
+}
+
+static void TreeWalk(const std::string& root, const std::string& rel, int depth,
+                     std::map<std::string, std::string>* out) {
+  std::string abs = rel.empty() ? root : root + "/" + rel;
+  DIR* d = opendir(abs.c_str());
+  if (!d) {
+    (*out)[rel + "/"] = "!" + std::to_string(errno);
+    return;
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  for (const std::string& n : names) {
+    std::string r = rel.empty() ? n : rel + "/" + n;
+    std::string a = root + "/" + r;
+    struct stat st;
+    if (lstat(a.c_str(), &st) != 0) {
+      (*out)[r] = "!" + std::to_string(errno);
+      continue;
+    }
+    std::ostringstream v;
+    v << std::oct << (st.st_mode & 07777) << std::dec << " nlink=" << st.st_nlink;
+    if (S_ISDIR(st.st_mode)) {
+      v << " dir";
+    } else if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      ssize_t k = readlink(a.c_str(), buf, sizeof buf);
+      v << " link->" << (k >= 0 ? std::string(buf, static_cast<size_t>(k)) : "!");
+    } else {
+      v << " size=" << st.st_size << " data=" << DataDigest(ReadFile(a));
+    }
+    char names_buf[4096];
+    ssize_t xl = llistxattr(a.c_str(), names_buf, sizeof names_buf);
+    if (xl < 0 && errno != ENOTSUP) v << " xattrs:!" << errno;
+    std::map<std::string, std::string> xattrs;  // sorted: the order of the list is not part of it
+    for (ssize_t i = 0; i < xl;) {
+      std::string xn(names_buf + i);
+      i += static_cast<ssize_t>(xn.size()) + 1;
+      char val[1024];
+      ssize_t vl = lgetxattr(a.c_str(), xn.c_str(), val, sizeof val);
+      xattrs[xn] = vl >= 0 ? std::string(val, static_cast<size_t>(vl)) : "!";
+    }
+    for (const auto& [xn, xv] : xattrs) v << " x:" << xn << "=" << xv;
+    (*out)[r] = v.str();
+    if (S_ISDIR(st.st_mode) && depth < 32) TreeWalk(root, r, depth + 1, out);
+  }
+}
+
+std::map<std::string, std::string> TreeOf(const std::string& root) {
+  std::map<std::string, std::string> out;
+  TreeWalk(root, "", 0, &out);
+  return out;
+}
+
 // A daemon that does not exit in time: record every thread's stack in its log (for
 // the failure message), then kill it.
-static void DumpStacksAndKill(Subprocess* p, const std::string& log) {
+static void DumpStacksTo(Subprocess* p, const std::string& log, const std::string& why) {
   std::string out;
   if (access("/usr/bin/gdb", X_OK) == 0) {
     RunCommand({"/usr/bin/gdb", "-p", std::to_string(p->pid()), "-batch", "-ex",
                 "thread apply all bt 30"},
                &out, std::chrono::seconds(60));
   }
-  std::ofstream(log, std::ios::app) << "\n--- daemon did not exit; stacks:\n" << out;
+  std::ofstream(log, std::ios::app) << "\n--- " << why << "; stacks:\n" << out;
+}
+
+static void DumpStacksAndKill(Subprocess* p, const std::string& log) {
+  DumpStacksTo(p, log, "daemon did not exit");
   p->Kill();
+}
+
+void CohortCluster::DumpStacks(int node, const std::string& why) {
+  if (daemons_[node] && daemons_[node]->running()) DumpStacksTo(daemons_[node].get(), log(node), why);
 }
 
 
@@ -50,6 +172,12 @@ CohortCluster::~CohortCluster() {
     }
     if (guards_[i]) guards_[i]->Unmount();
   }
+  if (!loop_.empty()) {
+    std::string out;
+    if (RunCommand({"/usr/sbin/losetup", "-d", loop_}, &out) != 0) {
+      ADD_FAILURE() << "losetup -d " << loop_ << ": " << out;
+    }
+  }
 }
 
 bool CohortCluster::Setup() {
@@ -63,13 +191,32 @@ bool CohortCluster::Setup() {
     ADD_FAILURE() << "truncate image";
     return false;
   }
+  device_ = image_;
+  if (spec_.loop_device) {
+    std::string out;
+    int rc = RunCommand({"/usr/sbin/losetup", "--find", "--show", "--direct-io=on", image_}, &out);
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    if (rc != 0 || out.rfind("/dev/loop", 0) != 0) {
+      std::string why = "losetup failed (" + std::to_string(rc) + "): " + out;
+      if (InCi()) {
+        ADD_FAILURE() << "loop device unavailable under CI=true: " << why;
+      } else {
+        skip_reason_ = why;
+      }
+      return false;
+    }
+    // losetup may print a warning line before the device name.
+    auto nl = out.rfind('\n');
+    loop_ = nl == std::string::npos ? out : out.substr(nl + 1);
+    device_ = loop_;
+  }
   int journals = spec_.journals ? spec_.journals : spec_.nodes;
   std::string out;
   std::vector<std::string> argv{COHORT_MKFS, "-q", "-c", "testcluster", "-j",
                                 std::to_string(journals), "-J", "16M"};
   std::istringstream extra(spec_.mkfs_extra);
   for (std::string w; extra >> w;) argv.push_back(w);
-  argv.push_back(image_);
+  argv.push_back(device_);
   int rc = RunCommand(argv, &out);
   if (rc != 0) {
     ADD_FAILURE() << "mkfs.cohort failed (" << rc << "): " << out;
@@ -98,7 +245,7 @@ bool CohortCluster::StartAll() {
   for (int i = 1; i <= spec_.nodes; ++i) {
     daemons_[i] = std::make_unique<Subprocess>();
     std::string err;
-    if (!daemons_[i]->Start({COHORT_BIN, "mount", image_, mnt(i), "-f", "-o",
+    if (!daemons_[i]->Start({COHORT_BIN, "mount", device_, mnt(i), "-f", "-o",
                              "cluster=" + cluster_file_ + ",node=" + std::to_string(i) +
                                  ",quorum_timeout=60,allow_other,stats=" + stats_file(i)},
                             log(i), &err)) {
@@ -119,7 +266,7 @@ bool CohortCluster::StartAll() {
 bool CohortCluster::Start(int node) {
   daemons_[node] = std::make_unique<Subprocess>();
   std::string err;
-  if (!daemons_[node]->Start({COHORT_BIN, "mount", image_, mnt(node), "-f", "-o",
+  if (!daemons_[node]->Start({COHORT_BIN, "mount", device_, mnt(node), "-f", "-o",
                               "cluster=" + cluster_file_ + ",node=" + std::to_string(node) +
                                   ",quorum_timeout=60,allow_other,stats=" + stats_file(node)},
                              log(node), &err)) {
@@ -188,6 +335,18 @@ void CohortCluster::Kill(int node) {
   if (daemons_[node]) daemons_[node]->Kill();
   std::string out;
   RunCommand({"/usr/bin/fusermount3", "-u", "-z", mnt(node)}, &out);
+}
+
+std::string CohortCluster::LogProblems(int node) const {
+  std::istringstream in(ReadLog(node));
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("warn") != std::string::npos || line.find("error") != std::string::npos ||
+        line.find("WARN") != std::string::npos || line.find("ERROR") != std::string::npos) {
+      if (out.size() < 4000) out += line + "\n";
+    }
+  }
+  return out;
 }
 
 std::string CohortCluster::ReadLog(int node) const {

@@ -1,0 +1,264 @@
+// Coherence of names across real mounts (label `cluster`): a name created, removed or
+// renamed on one node is seen at once by the others, also when their kernels had
+// looked the name up before (cached dentries: docs/locking.md §3 rule 2) or had found
+// it missing. Each test runs on an image file and on a loop device
+// (ClusterSpec::loop_device); the nodes of one backing are shared by its tests (each
+// works in a directory of its own) and checked with the fsck-style check at the end.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "fs/block_device.h"
+#include "tests/fs/core/fs_fixture.h"
+#include "tests/fs/fuse/mount_fixture.h"
+
+namespace cohort::testing {
+namespace {
+
+enum class Backing { kImageFile, kLoopDevice };
+
+std::string BackingName(const ::testing::TestParamInfo<Backing>& i) {
+  return i.param == Backing::kImageFile ? "ImageFile" : "LoopDevice";
+}
+
+// errno of stat(path), 0 if it succeeds.
+int StatErr(const std::string& path, struct stat* st = nullptr) {
+  struct stat tmp;
+  return stat(path.c_str(), st ? st : &tmp) == 0 ? 0 : errno;
+}
+
+int OpenErr(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) return errno;
+  close(fd);
+  return 0;
+}
+
+class ClusterCoherenceTest : public ::testing::TestWithParam<Backing> {
+ protected:
+  static constexpr int kNodes = 3;
+
+  static std::unique_ptr<CohortCluster>& Shared(Backing b) {
+    static std::unique_ptr<CohortCluster> clusters[2];
+    return clusters[static_cast<int>(b)];
+  }
+
+  void SetUp() override {
+    COHORT_REQUIRE_FUSE();
+    auto& c = Shared(GetParam());
+    if (!c) {
+      auto fresh = std::make_unique<CohortCluster>(ClusterSpec{
+          .nodes = kNodes, .image_bytes = 256ull << 20,
+          .loop_device = GetParam() == Backing::kLoopDevice});
+      if (!fresh->Setup()) {
+        if (!fresh->skip_reason().empty()) GTEST_SKIP() << fresh->skip_reason();
+        FAIL() << "cluster setup failed";
+      }
+      ASSERT_TRUE(fresh->StartAll());
+      c = std::move(fresh);
+    }
+    c_ = c.get();
+    // A directory of this test's own, made on node 1 and known to every node.
+    dir_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& ch : dir_) {
+      if (ch == '/') ch = '_';
+    }
+    ASSERT_EQ(mkdir(P(1, "").c_str(), 0755), 0) << strerror(errno);
+    for (int n = 2; n <= kNodes; ++n) ASSERT_EQ(StatErr(P(n, "")), 0);
+  }
+
+  static void TearDownTestSuite() {
+    for (Backing b : {Backing::kImageFile, Backing::kLoopDevice}) {
+      auto& c = Shared(b);
+      if (!c) continue;
+      for (int i = 1; i <= kNodes; ++i) {
+        int st = c->Unmount(i);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << i << "\n" << c->ReadLog(i);
+      }
+      fs::FileBlockDevice::Options o;
+      o.read_only = true;
+      auto dev = fs::FileBlockDevice::Open(c->device(), o);
+      EXPECT_TRUE(dev.ok()) << dev.status().ToString();
+      if (dev.ok()) {
+        Status s = fs::testing::CheckFilesystem(dev->get());
+        EXPECT_TRUE(s.ok()) << s.ToString();
+      }
+      c.reset();
+    }
+  }
+
+  // Path of `rel` inside this test's directory on node `n`.
+  std::string P(int n, const std::string& rel) const {
+    return c_->path(n, rel.empty() ? dir_ : dir_ + "/" + rel);
+  }
+
+  CohortCluster* c_ = nullptr;
+  std::string dir_;
+};
+
+TEST_P(ClusterCoherenceTest, RenamedNameIsGoneAtOnceOnNodesThatHadLookedItUp) {
+  ASSERT_EQ(WriteFile(P(1, "x"), "payload"), 0);
+  struct stat before;
+  for (int n = 2; n <= kNodes; ++n) {
+    ASSERT_EQ(StatErr(P(n, "x"), &before), 0);  // the kernels of 2 and 3 cache "x"
+    ASSERT_EQ(ReadFile(P(n, "x")), "payload");
+  }
+  ASSERT_EQ(rename(P(1, "x").c_str(), P(1, "y").c_str()), 0) << strerror(errno);
+  for (int n = 2; n <= kNodes; ++n) {
+    SCOPED_TRACE("node " + std::to_string(n));
+    EXPECT_EQ(StatErr(P(n, "x")), ENOENT);
+    EXPECT_EQ(OpenErr(P(n, "x")), ENOENT);
+    struct stat after;
+    ASSERT_EQ(StatErr(P(n, "y"), &after), 0);
+    EXPECT_EQ(after.st_ino, before.st_ino);
+    EXPECT_EQ(ReadFile(P(n, "y")), "payload");
+    EXPECT_EQ(ListDir(P(n, "")), (std::set<std::string>{"y"}));
+  }
+}
+
+TEST_P(ClusterCoherenceTest, UnlinkedLinkIsGoneAtOnceWhileTheOtherLinkStays) {
+  ASSERT_EQ(WriteFile(P(1, "x"), "shared"), 0);
+  ASSERT_EQ(link(P(1, "x").c_str(), P(1, "x2").c_str()), 0) << strerror(errno);
+  for (int n = 2; n <= kNodes; ++n) {
+    ASSERT_EQ(StatErr(P(n, "x")), 0);
+    ASSERT_EQ(StatErr(P(n, "x2")), 0);
+  }
+  ASSERT_EQ(unlink(P(1, "x").c_str()), 0) << strerror(errno);
+  for (int n = 2; n <= kNodes; ++n) {
+    SCOPED_TRACE("node " + std::to_string(n));
+    EXPECT_EQ(StatErr(P(n, "x")), ENOENT);
+    EXPECT_EQ(OpenErr(P(n, "x")), ENOENT);
+    EXPECT_EQ(access(P(n, "x").c_str(), F_OK) == 0 ? 0 : errno, ENOENT);
+    struct stat st;
+    ASSERT_EQ(StatErr(P(n, "x2"), &st), 0);
+    EXPECT_EQ(st.st_nlink, 1u);
+    EXPECT_EQ(ReadFile(P(n, "x2")), "shared");
+    EXPECT_EQ(ListDir(P(n, "")), (std::set<std::string>{"x2"}));
+  }
+}
+
+TEST_P(ClusterCoherenceTest, DirectoryRenamedAcrossDirectoriesIsSeenAtOnce) {
+  ASSERT_EQ(mkdir(P(1, "a").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(P(1, "b").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(P(1, "a/sub").c_str(), 0755), 0);
+  ASSERT_EQ(WriteFile(P(1, "a/sub/f"), "deep"), 0);
+  for (int n = 2; n <= kNodes; ++n) ASSERT_EQ(ReadFile(P(n, "a/sub/f")), "deep");
+  ASSERT_EQ(rename(P(1, "a/sub").c_str(), P(1, "b/sub").c_str()), 0) << strerror(errno);
+  for (int n = 2; n <= kNodes; ++n) {
+    SCOPED_TRACE("node " + std::to_string(n));
+    EXPECT_EQ(StatErr(P(n, "a/sub")), ENOENT);
+    EXPECT_EQ(StatErr(P(n, "a/sub/f")), ENOENT);
+    EXPECT_EQ(ReadFile(P(n, "b/sub/f")), "deep");
+    EXPECT_EQ(ListDir(P(n, "a")), (std::set<std::string>{}));
+    EXPECT_EQ(ListDir(P(n, "b")), (std::set<std::string>{"sub"}));
+  }
+}
+
+TEST_P(ClusterCoherenceTest, RemovedDirectoryIsGoneAtOnceAndItsNameCanBeReused) {
+  ASSERT_EQ(mkdir(P(1, "sub").c_str(), 0755), 0);
+  for (int n = 2; n <= kNodes; ++n) ASSERT_EQ(StatErr(P(n, "sub")), 0);
+  ASSERT_EQ(rmdir(P(1, "sub").c_str()), 0) << strerror(errno);
+  for (int n = 2; n <= kNodes; ++n) {
+    SCOPED_TRACE("node " + std::to_string(n));
+    EXPECT_EQ(StatErr(P(n, "sub")), ENOENT);
+  }
+  // A stale dentry would make mkdir fail with EEXIST in the kernel.
+  ASSERT_EQ(mkdir(P(2, "sub").c_str(), 0700), 0) << strerror(errno);
+  struct stat st;
+  ASSERT_EQ(StatErr(P(3, "sub"), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST_P(ClusterCoherenceTest, NameReplacedByRenameShowsTheNewFileAtOnce) {
+  ASSERT_EQ(WriteFile(P(1, "old"), "old content"), 0);
+  ASSERT_EQ(WriteFile(P(1, "new"), "new content"), 0);
+  for (int n = 2; n <= kNodes; ++n) ASSERT_EQ(ReadFile(P(n, "old")), "old content");
+  ASSERT_EQ(rename(P(1, "new").c_str(), P(1, "old").c_str()), 0) << strerror(errno);
+  for (int n = 2; n <= kNodes; ++n) {
+    SCOPED_TRACE("node " + std::to_string(n));
+    EXPECT_EQ(ReadFile(P(n, "old")), "new content");
+    EXPECT_EQ(StatErr(P(n, "new")), ENOENT);
+  }
+}
+
+TEST_P(ClusterCoherenceTest, NameCreatedAfterAFailedLookupIsFoundAtOnce) {
+  // Negative entries: nodes 2 and 3 look the names up and find nothing first.
+  for (int n = 2; n <= kNodes; ++n) {
+    ASSERT_EQ(StatErr(P(n, "file")), ENOENT);
+    ASSERT_EQ(StatErr(P(n, "dir")), ENOENT);
+    ASSERT_EQ(OpenErr(P(n, "file")), ENOENT);
+  }
+  ASSERT_EQ(WriteFile(P(1, "file"), "now here"), 0);
+  ASSERT_EQ(mkdir(P(1, "dir").c_str(), 0755), 0);
+  ASSERT_EQ(symlink("file", P(1, "link").c_str()), 0);
+  for (int n = 2; n <= kNodes; ++n) {
+    SCOPED_TRACE("node " + std::to_string(n));
+    EXPECT_EQ(ReadFile(P(n, "file")), "now here");
+    EXPECT_EQ(ReadFile(P(n, "link")), "now here");
+    struct stat st;
+    ASSERT_EQ(StatErr(P(n, "dir"), &st), 0);
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+    EXPECT_EQ(ListDir(P(n, "")), (std::set<std::string>{"dir", "file", "link"}));
+  }
+  // And removed again, on another node than the one that made them.
+  ASSERT_EQ(unlink(P(3, "link").c_str()), 0);
+  ASSERT_EQ(unlink(P(3, "file").c_str()), 0);
+  ASSERT_EQ(rmdir(P(3, "dir").c_str()), 0);
+  for (int n = 1; n <= 2; ++n) {
+    EXPECT_EQ(StatErr(P(n, "file")), ENOENT);
+    EXPECT_EQ(StatErr(P(n, "dir")), ENOENT);
+    EXPECT_EQ(ListDir(P(n, "")), (std::set<std::string>{}));
+  }
+}
+
+TEST_P(ClusterCoherenceTest, NamesListedWithAttributesAreInvalidatedToo) {
+  // A long listing (readdir + stat of each: READDIRPLUS gives the kernel dentries).
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(WriteFile(P(1, "f" + std::to_string(i)), "x"), 0);
+  for (int n = 2; n <= kNodes; ++n) {
+    ASSERT_EQ(ListDir(P(n, "")).size(), 20u);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(StatErr(P(n, "f" + std::to_string(i))), 0);
+  }
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(rename(P(1, "f" + std::to_string(i)).c_str(), P(1, "g" + std::to_string(i)).c_str()), 0);
+  }
+  for (int n = 2; n <= kNodes; ++n) {
+    SCOPED_TRACE("node " + std::to_string(n));
+    for (int i = 0; i < 20; ++i) {
+      EXPECT_EQ(StatErr(P(n, "f" + std::to_string(i))), ENOENT) << "f" << i;
+      EXPECT_EQ(StatErr(P(n, "g" + std::to_string(i))), 0) << "g" << i;
+    }
+  }
+}
+
+TEST_P(ClusterCoherenceTest, ChangesFromEveryNodeAreSeenByEveryOther) {
+  // Round robin: each node renames what the previous one made, the others look.
+  ASSERT_EQ(WriteFile(P(1, "n0"), "token"), 0);
+  for (int step = 1; step <= 9; ++step) {
+    int actor = step % kNodes + 1;
+    for (int n = 1; n <= kNodes; ++n) {
+      ASSERT_EQ(StatErr(P(n, "n" + std::to_string(step - 1))), 0) << "node " << n << " step " << step;
+    }
+    ASSERT_EQ(rename(P(actor, "n" + std::to_string(step - 1)).c_str(),
+                     P(actor, "n" + std::to_string(step)).c_str()), 0)
+        << strerror(errno);
+    for (int n = 1; n <= kNodes; ++n) {
+      EXPECT_EQ(StatErr(P(n, "n" + std::to_string(step - 1))), ENOENT) << "node " << n << " step " << step;
+      EXPECT_EQ(ReadFile(P(n, "n" + std::to_string(step))), "token") << "node " << n;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backings, ClusterCoherenceTest,
+                         ::testing::Values(Backing::kImageFile, Backing::kLoopDevice),
+                         BackingName);
+
+}  // namespace
+}  // namespace cohort::testing
