@@ -204,6 +204,8 @@ class FileSystem final : public GlockCallbacks {
 
   // Dumps of cached inodes and glocks (debugging, `cohort status`).
   std::string DumpInodes();
+  // In-memory inodes now (tests: reclamation).
+  size_t cached_inodes() EXCLUDES(table_mu_);
   std::string DumpGlocks() const { return glocks_->Dump(); }
   MetaCache* meta_cache() { return ms_.get(); }
   GlockManager* glocks() { return glocks_.get(); }
@@ -215,8 +217,11 @@ class FileSystem final : public GlockCallbacks {
   FileSystem(BlockDevice* dev, dlm::Lockspace* ls, MountOptions options, const Superblock& sb);
   Status Start();
 
-  // Inode cache.
-  CachedInode* Get(uint64_t ino) EXCLUDES(table_mu_);
+  // Inode cache. Get() returns a counted reference (the inode stays while it is held).
+  InodeRef Get(uint64_t ino) EXCLUDES(table_mu_);
+  void Unref(CachedInode* ci) EXCLUDES(table_mu_);
+  // Erases `ci` if nothing needs it any more (filesystem_internal.h invariant 4).
+  void MaybeReclaim(CachedInode* ci) REQUIRES(table_mu_);
   Status Load(CachedInode* ci);  // REQUIRES: a holder on ci->gl
   void Store(MetaCache::Handle& h, CachedInode* ci);
   Result<GlockHolder> Hold(CachedInode* ci, HolderMode m);
@@ -236,8 +241,8 @@ class FileSystem final : public GlockCallbacks {
   // Finds `name` in directory `pci` and takes holders (`mode`) on the directory and the
   // inode it names, in lock order, re-checking the name under both (a rename may race);
   // both are loaded. Errors: NotDir, NotFound, Busy (kept racing), Corruption.
-  Result<CachedInode*> LockChild(CachedInode* pci, std::string_view name, HolderMode mode,
-                                 std::vector<GlockHolder>* holders);
+  Result<InodeRef> LockChild(CachedInode* pci, std::string_view name, HolderMode mode,
+                             std::vector<GlockHolder>* holders);
   // Frees an inode without links unless it is open on this node or another one (then
   // the last Release frees it). REQUIRES: ci's glock held EX.
   Status FreeIfUnused(CachedInode* ci);

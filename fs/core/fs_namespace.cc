@@ -43,9 +43,9 @@ Status CheckName(std::string_view name) {
 
 // ------------------------------------------------------------------------------ lookup
 
-Result<FileSystem::CachedInode*> FileSystem::LockChild(CachedInode* pci, std::string_view name,
-                                                       HolderMode mode,
-                                                       std::vector<GlockHolder>* holders) {
+Result<FileSystem::InodeRef> FileSystem::LockChild(CachedInode* pci, std::string_view name,
+                                                   HolderMode mode,
+                                                   std::vector<GlockHolder>* holders) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     uint64_t child;
     {
@@ -56,7 +56,7 @@ Result<FileSystem::CachedInode*> FileSystem::LockChild(CachedInode* pci, std::st
       child = e->inode;
     }
     // Both holders, in lock order, then check the name still names the child.
-    CachedInode* cci = Get(child);
+    InodeRef cci = Get(child);
     COHORT_ASSIGN_OR_RETURN(*holders,
                             glocks_->AcquireMany({{pci->gl, mode}, {cci->gl, mode}}));
     COHORT_RETURN_IF_ERROR(Load(pci));
@@ -90,13 +90,13 @@ Result<EntryInfo> FileSystem::Lookup(const OpContext& c, uint64_t parent,
                                      std::string_view name) {
   COHORT_RETURN_IF_ERROR(CheckName(name));
   std::vector<GlockHolder> holders;
-  COHORT_ASSIGN_OR_RETURN(CachedInode * cci,
-                          LockChild(Get(parent), name, HolderMode::kShared, &holders));
+  InodeRef pci = Get(parent);
+  COHORT_ASSIGN_OR_RETURN(InodeRef cci, LockChild(pci, name, HolderMode::kShared, &holders));
   return EntryOf(cci);
 }
 
 Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   return StatOf(ci->disk);
 }
@@ -104,7 +104,7 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
 Result<struct stat> FileSystem::SetAttr(const OpContext& c, uint64_t ino,
                                         const SetAttrRequest& r) {
   if (read_only_) return Status::ReadOnly();
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
   Inode& d = ci->disk;
   if (r.size) {
@@ -136,7 +136,7 @@ Result<EntryInfo> FileSystem::MakeNode(const OpContext& c, uint64_t parent,
     return Status::NameTooLong("symlink target longer than " +
                                std::to_string(InodeContentCapacity(ctx_.block_size)));
   }
-  CachedInode* pci = Get(parent);
+  InodeRef pci = Get(parent);
   COHORT_ASSIGN_OR_RETURN(GlockHolder ph, Hold(pci, HolderMode::kExclusive));
   Inode& p = pci->disk;
   if (!p.is_dir()) return Status::NotDir();
@@ -152,7 +152,7 @@ Result<EntryInfo> FileSystem::MakeNode(const OpContext& c, uint64_t parent,
   // The new inode's glock: nobody can know the inode yet on this node; a non-blocking
   // request cannot deadlock with the order (a stale holder elsewhere makes us pick
   // another block).
-  CachedInode* ci = nullptr;
+  InodeRef ci;
   GlockHolder ch;
   for (int attempt = 0; attempt < 8 && !ch.held(); ++attempt) {
     COHORT_ASSIGN_OR_RETURN(uint64_t ino, alloc_->AllocBlock(r, *h, BlockState::kInode, parent));
@@ -235,7 +235,7 @@ Result<EntryInfo> FileSystem::Symlink(const OpContext& c, uint64_t parent,
 }
 
 Result<std::string> FileSystem::Readlink(uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   if (!ci->disk.is_symlink()) return Status::InvalidArgument("not a symlink");
   return std::string(ci->disk.content.begin(), ci->disk.content.end());
@@ -288,10 +288,9 @@ Status FileSystem::RemoveName(const OpContext& c, uint64_t parent, std::string_v
                               bool want_dir) {
   if (read_only_) return Status::ReadOnly();
   COHORT_RETURN_IF_ERROR(CheckName(name));
-  CachedInode* pci = Get(parent);
+  InodeRef pci = Get(parent);
   std::vector<GlockHolder> holders;
-  COHORT_ASSIGN_OR_RETURN(CachedInode * cci,
-                          LockChild(pci, name, HolderMode::kExclusive, &holders));
+  COHORT_ASSIGN_OR_RETURN(InodeRef cci, LockChild(pci, name, HolderMode::kExclusive, &holders));
   Inode& p = pci->disk;
   Inode& d = cci->disk;
   if (want_dir && !d.is_dir()) return Status::NotDir();
@@ -354,8 +353,8 @@ Status FileSystem::Rename(const OpContext& c, uint64_t parent, std::string_view 
     COHORT_ASSIGN_OR_RETURN(rename_holder,
                             glocks_->Acquire(GlockType::kRename, 0, HolderMode::kExclusive));
   }
-  CachedInode* p1 = Get(parent);
-  CachedInode* p2 = Get(new_parent);
+  InodeRef p1 = Get(parent);
+  InodeRef p2 = Get(new_parent);
   for (int attempt = 0; attempt < 8; ++attempt) {
     uint64_t src_ino, tgt_ino = 0;
     {
@@ -370,8 +369,8 @@ Status FileSystem::Rename(const OpContext& c, uint64_t parent, std::string_view 
       COHORT_ASSIGN_OR_RETURN(auto t, DirOf(p2).Lookup(p2->disk, new_name));
       if (t) tgt_ino = t->inode;
     }
-    CachedInode* src = Get(src_ino);
-    CachedInode* tgt = tgt_ino ? Get(tgt_ino) : nullptr;
+    InodeRef src = Get(src_ino);
+    InodeRef tgt = tgt_ino ? Get(tgt_ino) : InodeRef();
     std::vector<GlockManager::Want> wants{{p1->gl, HolderMode::kExclusive},
                                           {p2->gl, HolderMode::kExclusive},
                                           {src->gl, HolderMode::kExclusive}};
@@ -392,14 +391,16 @@ Status FileSystem::Rename(const OpContext& c, uint64_t parent, std::string_view 
     if (exchange && !tgt) return Status::NotFound(std::string(new_name));
     bool src_dir = src->disk.is_dir();
     bool tgt_dir = tgt && tgt->disk.is_dir();
+    // Moving a directory under itself is EINVAL whatever the target (Linux checks it
+    // before ENOTEMPTY and the type checks).
+    if (cross && src_dir) {
+      COHORT_ASSIGN_OR_RETURN(bool inside, IsAncestor(src_ino, new_parent));
+      if (inside) return Status::InvalidArgument("cannot move a directory into itself");
+    }
     if (tgt && !exchange) {
       if (src_dir && !tgt_dir) return Status::NotDir();
       if (!src_dir && tgt_dir) return Status::IsDir();
       if (tgt_dir && tgt->disk.dir_entries > 0) return Status::NotEmpty();
-    }
-    if (cross && src_dir) {
-      COHORT_ASSIGN_OR_RETURN(bool inside, IsAncestor(src_ino, new_parent));
-      if (inside) return Status::InvalidArgument("cannot move a directory into itself");
     }
     if (cross && exchange && tgt_dir) {
       COHORT_ASSIGN_OR_RETURN(bool inside, IsAncestor(tgt_ino, parent));
@@ -476,8 +477,8 @@ Result<EntryInfo> FileSystem::Link(const OpContext& c, uint64_t ino, uint64_t ne
                                    std::string_view new_name) {
   if (read_only_) return Status::ReadOnly();
   COHORT_RETURN_IF_ERROR(CheckName(new_name));
-  CachedInode* ci = Get(ino);
-  CachedInode* pci = Get(new_parent);
+  InodeRef ci = Get(ino);
+  InodeRef pci = Get(new_parent);
   COHORT_ASSIGN_OR_RETURN(auto holders, glocks_->AcquireMany({{ci->gl, HolderMode::kExclusive},
                                                               {pci->gl, HolderMode::kExclusive}}));
   COHORT_RETURN_IF_ERROR(Load(ci));
@@ -508,7 +509,7 @@ Result<EntryInfo> FileSystem::Link(const OpContext& c, uint64_t ino, uint64_t ne
 // ------------------------------------------------------------------------- open/close
 
 Status FileSystem::Open(const OpContext& c, uint64_t ino, int flags) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   bool writable = (flags & O_ACCMODE) != O_RDONLY;
   {
     COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
@@ -545,7 +546,7 @@ Status FileSystem::Open(const OpContext& c, uint64_t ino, int flags) {
 }
 
 Status FileSystem::Release(uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   GlockHolder last;
   {
     MutexLock l(&table_mu_);
@@ -575,7 +576,7 @@ Status FileSystem::Release(uint64_t ino) {
 }
 
 Status FileSystem::OpenDir(const OpContext& c, uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   if (!ci->disk.is_dir()) return Status::NotDir();
   return Status::OK();
@@ -583,7 +584,7 @@ Status FileSystem::OpenDir(const OpContext& c, uint64_t ino) {
 
 Result<std::vector<DirItem>> FileSystem::ReadDir(uint64_t ino, uint64_t cookie, size_t max,
                                                  bool plus) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   std::vector<DirItem> items;
   {
     COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
@@ -611,7 +612,7 @@ Result<std::vector<DirItem>> FileSystem::ReadDir(uint64_t ino, uint64_t cookie, 
     // returned without attributes.
     for (auto& it : items) {
       if (it.name == "." || it.name == "..") continue;
-      CachedInode* cci = Get(it.ino);
+      InodeRef cci = Get(it.ino);
       auto h = Hold(cci, HolderMode::kShared);
       if (!h.ok()) continue;
       it.entry = EntryOf(cci);
@@ -621,7 +622,7 @@ Result<std::vector<DirItem>> FileSystem::ReadDir(uint64_t ino, uint64_t cookie, 
 }
 
 Status FileSystem::Access(const OpContext& c, uint64_t ino, int mask) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   if (mask == F_OK || c.uid == 0) {
     if (c.uid == 0 && (mask & X_OK) && !(ci->disk.mode & 0111) && !ci->disk.is_dir()) {
