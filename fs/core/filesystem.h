@@ -243,6 +243,10 @@ class FileSystem final : public GlockCallbacks {
   // both are loaded. Errors: NotDir, NotFound, Busy (kept racing), Corruption.
   Result<InodeRef> LockChild(CachedInode* pci, std::string_view name, HolderMode mode,
                              std::vector<GlockHolder>* holders);
+  // Reads the inode blocks `inos` (ascending, close together) into the cache with one
+  // device read, under try-locked shared holders of their glocks.
+  void ReadAheadInodes(const std::vector<uint64_t>& inos);
+  static constexpr uint64_t kInodeReadahead = 32;  // inode numbers per readahead window
   // Frees an inode without links unless it is open on this node or another one (then
   // the last Release frees it). REQUIRES: ci's glock held EX.
   Status FreeIfUnused(CachedInode* ci);

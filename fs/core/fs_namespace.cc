@@ -48,13 +48,19 @@ Result<FileSystem::InodeRef> FileSystem::LockChild(CachedInode* pci, std::string
                                                    std::vector<GlockHolder>* holders) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     uint64_t child;
+    std::vector<uint64_t> near;
     {
       COHORT_ASSIGN_OR_RETURN(GlockHolder ph, Hold(pci, HolderMode::kShared));
       if (!pci->disk.is_dir()) return Status::NotDir();
-      COHORT_ASSIGN_OR_RETURN(auto e, DirOf(pci).Lookup(pci->disk, name));
+      Directory dir = DirOf(pci);
+      COHORT_ASSIGN_OR_RETURN(auto e, dir.Lookup(pci->disk, name));
       if (!e) return Status::NotFound(std::string(name));
       child = e->inode;
+      // A cold inode: its siblings with nearby numbers are likely next (ls -l, a walk
+      // of the directory); read them with it.
+      if (!ms_->Cached(child)) near = dir.NeighbourInodes(child, kInodeReadahead, kInodeReadahead);
     }
+    if (near.size() > 1) ReadAheadInodes(near);
     // Both holders, in lock order, then check the name still names the child.
     InodeRef cci = Get(child);
     COHORT_ASSIGN_OR_RETURN(*holders,
@@ -72,6 +78,35 @@ Result<FileSystem::InodeRef> FileSystem::LockChild(CachedInode* pci, std::string
     return cci;
   }
   return Status::Busy("kept racing with renames");
+}
+
+void FileSystem::ReadAheadInodes(const std::vector<uint64_t>& inos) {
+  // Lock first, then read: a block is cached only under its inode glock, held (PR) when
+  // it is read, as Load() does (docs/locking.md §2.3). Try-locks only (no holder is held
+  // here, and another node's lock just means that inode is not read ahead). One device
+  // read covers the run; only blocks that are inodes are kept. Best effort: any failure
+  // leaves the normal path to read the block.
+  std::vector<GlockHolder> held;
+  for (uint64_t b : inos) {
+    if (b == 0 || b >= sb_.block_count || ms_->Cached(b)) continue;
+    auto h = glocks_->Acquire(GlockType::kInode, b, HolderMode::kShared, /*try_only=*/true);
+    if (h.ok()) held.push_back(std::move(*h));
+  }
+  if (held.size() < 2) return;
+  const uint32_t bs = ctx_.block_size;
+  uint64_t first = held.front().glock()->number(), last = held.back().glock()->number();
+  AlignedBuffer buf((last - first + 1) * bs);
+  if (!dev_->ReadAt(first * bs, buf.span()).ok()) return;
+  for (const GlockHolder& h : held) {
+    uint64_t b = h.glock()->number();
+    std::span<const uint8_t> block(buf.data() + (b - first) * bs, bs);
+    auto hdr = PeekHeader(block);
+    if (!hdr.ok() || hdr->magic != kMetaMagic ||
+        hdr->type != static_cast<uint16_t>(BlockType::kInode)) {
+      continue;
+    }
+    ms_->Prime(b, block, reinterpret_cast<CacheOwner>(h.glock()));
+  }
 }
 
 Status FileSystem::FreeIfUnused(CachedInode* ci) {

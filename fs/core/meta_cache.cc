@@ -57,6 +57,26 @@ Result<std::vector<uint8_t>> MetaCache::Read(uint64_t blkno, CacheOwner owner) {
   return data;
 }
 
+bool MetaCache::Cached(uint64_t blkno) const {
+  MutexLock l(&mu_);
+  return cache_.count(blkno) != 0;
+}
+
+void MetaCache::Prime(uint64_t blkno, std::span<const uint8_t> data, CacheOwner owner) {
+  if (blkno == 0 || blkno >= block_count_ || data.size() != ctx_.block_size) return;
+  AlignedBuffer pending(ctx_.block_size);
+  if (journal_ && journal_->ReadPending(blkno, pending.span())) return;
+  MutexLock l(&mu_);
+  if (cache_.count(blkno) != 0) return;
+  Entry e;
+  e.data.assign(data.begin(), data.end());
+  e.owner = owner;
+  lru_.push_back(blkno);
+  e.lru = std::prev(lru_.end());
+  cache_.emplace(blkno, std::move(e));
+  EvictLocked();
+}
+
 void MetaCache::Touch(Entry* e, uint64_t blkno) {
   if (e->dirty) return;
   lru_.erase(e->lru);

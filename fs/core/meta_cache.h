@@ -85,6 +85,13 @@ class MetaCache {
   // Commits the running transaction if it has anything. Returns once it is durable.
   Status Commit() EXCLUDES(mu_, commit_mu_);
 
+  // True if `blkno` is in the cache.
+  bool Cached(uint64_t blkno) const EXCLUDES(mu_);
+  // Inserts `data` (block size) as the clean image of `blkno` read from the device by
+  // the caller (readahead), unless the cache or the journal already has an image of it
+  // (those are newer). The caller holds what makes the image valid (a glock).
+  void Prime(uint64_t blkno, std::span<const uint8_t> data, CacheOwner owner) EXCLUDES(mu_);
+
   // Commits, then writes every committed block in place (deferred in-place writes,
   // fs/journal.h): after it the device holds this node's newest metadata, for another
   // node to read. Called before giving up an EX glock.

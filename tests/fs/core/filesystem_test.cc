@@ -537,6 +537,28 @@ TEST_F(FileSystemTest, LookupsFollowCreateUnlinkAndRenameInALargeDirectory) {
   EXPECT_EQ(fs()->Lookup(c_, d, "n8").code(), Code::kNotFound);
 }
 
+TEST_F(FileSystemTest, ColdLookupReadsSiblingInodesAheadInOneRead) {
+  uint64_t d = Mkdir(root(), "many");
+  std::vector<uint64_t> inos;
+  for (int i = 0; i < 40; ++i) inos.push_back(Create(d, "f" + std::to_string(i)));
+  t_.Unmount();
+  t_.Mount();
+  auto first = fs()->Lookup(c_, d, "f0");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  uint64_t misses = fs()->meta_cache()->stats().cache_misses;
+  // Siblings with nearby inode numbers were read with it: no further device reads.
+  int near = 0;
+  for (int i = 1; i < 40; ++i) {
+    if (inos[i] <= first->ino || inos[i] >= first->ino + 16) continue;
+    auto e = fs()->Lookup(c_, d, "f" + std::to_string(i));
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->ino, inos[i]);
+    ++near;
+  }
+  EXPECT_GT(near, 4);
+  EXPECT_EQ(fs()->meta_cache()->stats().cache_misses, misses);
+}
+
 TEST_F(FileSystemTest, DataSurvivesCleanUnmountAndRemount) {
   uint64_t d = Mkdir(root(), "keep");
   uint64_t f = Create(d, "file");
