@@ -30,10 +30,8 @@ Result<std::optional<DirEntry>> Directory::Lookup(const Inode& dir, std::string_
       // First lookup since the glock was granted: decode every entry once.
       COHORT_ASSIGN_OR_RETURN(auto all, List(dir, 0, SIZE_MAX));
       names_->names.clear();
-      names_->inodes.clear();
       names_->names.reserve(all.size());
       for (auto& c : all) {
-        names_->inodes.insert(c.entry.inode);
         std::string key = c.entry.name;
         names_->names.emplace(std::move(key), std::move(c.entry));
       }
@@ -65,32 +63,13 @@ void Directory::AfterChange(const Status& s, const DirEntry* put, std::string_vi
   if (!s.ok() || names_->names.size() >= DirNameCache::kMaxNames) {
     names_->complete = false;
     names_->names.clear();
-    names_->inodes.clear();
     return;
-  }
-  // Drop the old entry of the name (if any), then put the new one.
-  auto it = names_->names.find(std::string(put ? std::string_view(put->name) : erased));
-  if (it != names_->names.end()) {
-    auto ii = names_->inodes.find(it->second.inode);
-    if (ii != names_->inodes.end()) names_->inodes.erase(ii);
-    names_->names.erase(it);
   }
   if (put) {
     names_->names[put->name] = *put;
-    names_->inodes.insert(put->inode);
+  } else {
+    names_->names.erase(std::string(erased));
   }
-}
-
-std::vector<uint64_t> Directory::NeighbourInodes(uint64_t from, uint64_t span, size_t max) {
-  std::vector<uint64_t> out;
-  if (names_ == nullptr) return out;
-  MutexLock l(&names_->mu);
-  if (!names_->complete) return out;
-  for (auto it = names_->inodes.lower_bound(from);
-       it != names_->inodes.end() && *it < from + span && out.size() < max; ++it) {
-    if (out.empty() || out.back() != *it) out.push_back(*it);
-  }
-  return out;
 }
 
 Status Directory::Add(Inode* dir, Reservation& r, MetaCache::Handle& h, const DirEntry& e) {

@@ -20,7 +20,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -60,12 +59,10 @@ struct DirNameCache {
     MutexLock l(&mu);
     complete = false;
     names.clear();
-    inodes.clear();
   }
   Mutex mu{LockRank::kFsInode, "fs.dir_names"};
   bool complete GUARDED_BY(mu) = false;
   std::unordered_map<std::string, DirEntry> names GUARDED_BY(mu);
-  std::multiset<uint64_t> inodes GUARDED_BY(mu);  // the entries' inode numbers
 };
 
 class Directory {
@@ -87,10 +84,6 @@ class Directory {
 
   // Up to `max` entries after `cookie` (0 or kFirstCookie - 1: from the start).
   Result<std::vector<DirCursorEntry>> List(const Inode& dir, uint64_t cookie, size_t max);
-
-  // Up to `max` inode numbers of entries in [from, from + span), ascending, from the
-  // name cache (none if it is not complete). REQUIRES: a holder on the directory.
-  std::vector<uint64_t> NeighbourInodes(uint64_t from, uint64_t span, size_t max);
 
   // Blocks an Add may allocate, for Reserve().
   uint64_t AddReserve(const Inode& dir) const;

@@ -413,6 +413,12 @@ Status FileSystem::FreeInode(CachedInode* ci) {
   COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(16 + 2 * r.groups.size() + blocks.size() / 1000));
   COHORT_RETURN_IF_ERROR(OrphanRemove(*h, r, ci));
   std::sort(blocks.begin(), blocks.end());
+  return FreeBlocksIn(*h, r, ci, blocks);
+}
+
+Status FileSystem::FreeBlocksIn(MetaCache::Handle& h_ref, Reservation& r, CachedInode* ci,
+                                const std::vector<uint64_t>& blocks) {
+  MetaCache::Handle* h = &h_ref;
   for (size_t i = 0; i < blocks.size();) {
     size_t j = i + 1;
     while (j < blocks.size() && blocks[j] == blocks[j - 1] + 1 &&

@@ -255,6 +255,10 @@ class FileSystem final : public GlockCallbacks {
   // Frees an inode with no links and no opener: its blocks, then the inode block.
   Status FreeInode(CachedInode* ci);
   Result<std::vector<uint64_t>> BlocksOf(CachedInode* ci);
+  // Inside `h`: frees `blocks` (sorted; the inode's blocks and its inode block, their
+  // groups locked in `r`) and leaves a tombstone in the inode block.
+  Status FreeBlocksIn(MetaCache::Handle& h, Reservation& r, CachedInode* ci,
+                      const std::vector<uint64_t>& blocks);
   Status OrphanAdd(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
   Status OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
   Status ReclaimOrphans();

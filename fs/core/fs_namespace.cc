@@ -56,9 +56,13 @@ Result<FileSystem::InodeRef> FileSystem::LockChild(CachedInode* pci, std::string
       COHORT_ASSIGN_OR_RETURN(auto e, dir.Lookup(pci->disk, name));
       if (!e) return Status::NotFound(std::string(name));
       child = e->inode;
-      // A cold inode: its siblings with nearby numbers are likely next (ls -l, a walk
-      // of the directory); read them with it.
-      if (!ms_->Cached(child)) near = dir.NeighbourInodes(child, kInodeReadahead, kInodeReadahead);
+      // A cold inode: the inodes allocated after it (its siblings, files created with
+      // it) are likely next (ls -l, a walk of the tree); read them with it.
+      if (!ms_->Cached(child)) {
+        for (uint64_t b = child; b < child + kInodeReadahead && b < sb_.block_count; ++b) {
+          near.push_back(b);
+        }
+      }
     }
     if (near.size() > 1) ReadAheadInodes(near);
     // Both holders, in lock order, then check the name still names the child.
@@ -83,9 +87,10 @@ Result<FileSystem::InodeRef> FileSystem::LockChild(CachedInode* pci, std::string
 void FileSystem::ReadAheadInodes(const std::vector<uint64_t>& inos) {
   // Lock first, then read: a block is cached only under its inode glock, held (PR) when
   // it is read, as Load() does (docs/locking.md §2.3). Try-locks only (no holder is held
-  // here, and another node's lock just means that inode is not read ahead). One device
-  // read covers the run; only blocks that are inodes are kept. Best effort: any failure
-  // leaves the normal path to read the block.
+  // here, and another node's lock just means that block is not read ahead). One device
+  // read covers the run; only blocks that are inodes are kept, the glocks of the others
+  // are released once idle. Best effort: any failure leaves the normal path to read the
+  // block.
   std::vector<GlockHolder> held;
   for (uint64_t b : inos) {
     if (b == 0 || b >= sb_.block_count || ms_->Cached(b)) continue;
@@ -103,6 +108,9 @@ void FileSystem::ReadAheadInodes(const std::vector<uint64_t>& inos) {
     auto hdr = PeekHeader(block);
     if (!hdr.ok() || hdr->magic != kMetaMagic ||
         hdr->type != static_cast<uint16_t>(BlockType::kInode)) {
+      // Not an inode: the lock was a wrong guess; give it up once idle, so that it
+      // does not stand in the way of a node that makes this block an inode.
+      glocks_->ReleaseWhenIdle(h.glock());
       continue;
     }
     ms_->Prime(b, block, reinterpret_cast<CacheOwner>(h.glock()));
@@ -333,15 +341,52 @@ Status FileSystem::RemoveName(const OpContext& c, uint64_t parent, std::string_v
   if (want_dir && d.dir_entries > 0) return Status::NotEmpty();
   COHORT_RETURN_IF_ERROR(CheckSticky(c, p, d));
 
+  // The last name of an inode open nowhere (not on this node, and the open glock's EX
+  // try-lock says not on another) and small enough to free in one transaction: remove
+  // the name and free the inode in the same transaction, without the orphan list (a
+  // crash replays both or neither). The open glock stays held EX until the end, so no
+  // node can open the inode meanwhile.
+  GlockHolder open_ex;
+  std::vector<uint64_t> blocks;
+  const bool last_link = want_dir || d.nlink <= 1;
+  if (last_link && !(d.content_kind == ContentKind::kExtents && d.blocks > 64)) {
+    bool open_here;
+    {
+      MutexLock l(&table_mu_);
+      open_here = cci->nopen > 0;
+    }
+    if (!open_here) {
+      auto oh = glocks_->Acquire(cci->open_gl, HolderMode::kExclusive, /*try_only=*/true);
+      if (oh.ok()) {
+        open_ex = std::move(*oh);
+      } else if (oh.code() != Code::kWouldBlock) {
+        return oh.status();
+      }
+    }
+    if (open_ex.held()) {
+      COHORT_ASSIGN_OR_RETURN(blocks, BlocksOf(cci));
+      blocks.push_back(cci->ino);
+      std::sort(blocks.begin(), blocks.end());
+    }
+  }
   Reservation r;
-  COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, {cci->ino}));
+  if (open_ex.held()) {
+    COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, blocks));
+  } else {
+    COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, {cci->ino}));
+  }
   {
-    COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(12 + 2 * r.groups.size()));
+    COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(12 + 2 * r.groups.size() + blocks.size() / 1000));
     COHORT_RETURN_IF_ERROR(DirOf(pci).Remove(&p, r, *h, name));
     if (want_dir) p.nlink -= std::min<uint32_t>(p.nlink, 1);
     p.mtime_ns = NextMtime(p);
     p.ctime_ns = p.mtime_ns;
     Store(*h, pci);
+    if (open_ex.held()) {
+      d.nlink = 0;
+      COHORT_RETURN_IF_ERROR(FreeBlocksIn(*h, r, cci, blocks));
+      return Status::OK();
+    }
     COHORT_RETURN_IF_ERROR(DropLink(*h, r, cci, want_dir));
   }
   r = Reservation();
