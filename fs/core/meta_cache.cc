@@ -31,7 +31,7 @@ Result<std::vector<uint8_t>> MetaCache::Read(uint64_t blkno, CacheOwner owner) {
     auto it = cache_.find(blkno);
     if (it != cache_.end()) {
       ++stats_.cache_hits;
-      if (owner) it->second.owner = owner;
+      if (owner) SetOwnerLocked(blkno, &it->second, owner);
       Touch(&it->second, blkno);
       return it->second.data;
     }
@@ -49,10 +49,10 @@ Result<std::vector<uint8_t>> MetaCache::Read(uint64_t blkno, CacheOwner owner) {
   if (it != cache_.end()) return it->second.data;  // a Put() raced ahead: it is newer
   Entry e;
   e.data = data;
-  e.owner = owner;
   lru_.push_back(blkno);
   e.lru = std::prev(lru_.end());
-  cache_.emplace(blkno, std::move(e));
+  Entry* ne = &cache_.emplace(blkno, std::move(e)).first->second;
+  SetOwnerLocked(blkno, ne, owner);
   EvictLocked();
   return data;
 }
@@ -70,10 +70,10 @@ void MetaCache::Prime(uint64_t blkno, std::span<const uint8_t> data, CacheOwner 
   if (cache_.count(blkno) != 0) return;
   Entry e;
   e.data.assign(data.begin(), data.end());
-  e.owner = owner;
   lru_.push_back(blkno);
   e.lru = std::prev(lru_.end());
-  cache_.emplace(blkno, std::move(e));
+  Entry* ne = &cache_.emplace(blkno, std::move(e)).first->second;
+  SetOwnerLocked(blkno, ne, owner);
   EvictLocked();
 }
 
@@ -88,7 +88,8 @@ void MetaCache::EvictLocked() {
   while (lru_.size() > options_.cache_blocks) {
     uint64_t victim = lru_.front();
     lru_.pop_front();
-    cache_.erase(victim);
+    auto it = cache_.find(victim);
+    if (it != cache_.end()) EraseLocked(it);
   }
 }
 
@@ -96,14 +97,13 @@ void MetaCache::PutLocked(uint64_t blkno, std::vector<uint8_t> image, CacheOwner
   auto it = cache_.find(blkno);
   if (it == cache_.end()) {
     Entry e;
-    e.owner = owner;
     e.dirty = true;
     it = cache_.emplace(blkno, std::move(e)).first;
   } else if (!it->second.dirty) {
     lru_.erase(it->second.lru);
     it->second.dirty = true;
   }
-  if (owner) it->second.owner = owner;
+  if (owner) SetOwnerLocked(blkno, &it->second, owner);
   it->second.data = image;
   running_[blkno] = std::move(image);
 }
@@ -160,7 +160,7 @@ void MetaCache::Handle::Freed(uint64_t blkno) {
   auto it = ms_->cache_.find(blkno);
   if (it != ms_->cache_.end()) {
     if (!it->second.dirty) ms_->lru_.erase(it->second.lru);
-    ms_->cache_.erase(it);
+    ms_->EraseLocked(it);
   }
   ms_->running_.erase(blkno);
   ms_->quarantine_.insert(blkno);
@@ -232,15 +232,36 @@ Status MetaCache::CommitLocked() {
 }
 
 void MetaCache::Invalidate(CacheOwner owner) {
+  // Only the blocks of this owner (the index), not the whole cache: a demote costs what
+  // its glock covers.
   MutexLock l(&mu_);
-  for (auto it = cache_.begin(); it != cache_.end();) {
-    if (it->second.owner == owner && !it->second.dirty) {
-      lru_.erase(it->second.lru);
-      it = cache_.erase(it);
-    } else {
-      ++it;
+  auto o = by_owner_.find(owner);
+  if (o == by_owner_.end()) return;
+  std::vector<uint64_t> blocks(o->second.begin(), o->second.end());
+  for (uint64_t b : blocks) {
+    auto it = cache_.find(b);
+    if (it == cache_.end() || it->second.dirty) continue;
+    lru_.erase(it->second.lru);
+    EraseLocked(it);
+  }
+}
+
+void MetaCache::SetOwnerLocked(uint64_t blkno, Entry* e, CacheOwner owner) {
+  if (e->owner == owner) return;
+  if (e->owner) {
+    auto o = by_owner_.find(e->owner);
+    if (o != by_owner_.end()) {
+      o->second.erase(blkno);
+      if (o->second.empty()) by_owner_.erase(o);
     }
   }
+  e->owner = owner;
+  if (owner) by_owner_[owner].insert(blkno);
+}
+
+void MetaCache::EraseLocked(std::unordered_map<uint64_t, Entry>::iterator it) {
+  SetOwnerLocked(it->first, &it->second, 0);
+  cache_.erase(it);
 }
 
 void MetaCache::Forget(uint64_t blkno) {
@@ -248,7 +269,7 @@ void MetaCache::Forget(uint64_t blkno) {
   auto it = cache_.find(blkno);
   if (it == cache_.end()) return;
   if (!it->second.dirty) lru_.erase(it->second.lru);
-  cache_.erase(it);
+  EraseLocked(it);
   running_.erase(blkno);
 }
 

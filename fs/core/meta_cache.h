@@ -35,6 +35,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/clock.h"
@@ -157,6 +158,10 @@ class MetaCache {
   void PutLocked(uint64_t blkno, std::vector<uint8_t> image, CacheOwner owner) REQUIRES(mu_);
   void Touch(Entry* e, uint64_t blkno) REQUIRES(mu_);
   void EvictLocked() REQUIRES(mu_);
+  // Records `owner` for the entry of `blkno` in the entry and in by_owner_.
+  void SetOwnerLocked(uint64_t blkno, Entry* e, CacheOwner owner) REQUIRES(mu_);
+  // Erases an entry (and its by_owner_ record); the caller has taken it off the LRU.
+  void EraseLocked(std::unordered_map<uint64_t, Entry>::iterator it) REQUIRES(mu_);
   Status CommitLocked() REQUIRES(commit_mu_) EXCLUDES(mu_);
   void CommitterLoop();
 
@@ -174,6 +179,8 @@ class MetaCache {
   CondVar committer_cv_{&mu_};  // wakes the background committer (stop, commit wanted)
   std::unordered_map<uint64_t, Entry> cache_ GUARDED_BY(mu_);
   std::list<uint64_t> lru_ GUARDED_BY(mu_);  // clean blocks, least recent first
+  // The cached blocks of each owner, for Invalidate() (every entry with owner != 0).
+  std::unordered_map<CacheOwner, std::unordered_set<uint64_t>> by_owner_ GUARDED_BY(mu_);
   std::map<uint64_t, std::vector<uint8_t>> running_ GUARDED_BY(mu_);  // dirty images
   std::vector<std::function<void()>> on_commit_ GUARDED_BY(mu_);
   std::set<uint64_t> quarantine_ GUARDED_BY(mu_);       // freed, not checkpointed
