@@ -169,9 +169,15 @@ Result<uint64_t> Journal::Commit(Transaction tx) {
     Status s = CheckpointLocked();
     if (!s.ok()) return s;
   }
-  // 1. Ordered data in place.
+  // 1. Ordered data in place, then 2. flush: the data (and whatever the caller wrote in
+  // place before calling) is durable before a commit block can be.
   if (Status s = WriteInPlace(dev_, tx.ordered_, ctx_.block_size); !s.ok()) return Fail(std::move(s));
-  // 2. Descriptor and images at the head.
+  if (Status s = dev_->Flush(); !s.ok()) return Fail(std::move(s));
+  // 3. Descriptor, images and commit block at the head: consecutive log blocks, so one
+  // write (two where the log wraps). They may reach the device in any order: replay
+  // accepts the transaction only if the commit block matches the descriptor's crc and
+  // every image matches its crc in the descriptor (§8.6), so a crash before the flush
+  // leaves either the whole transaction or none of it.
   JournalDescriptor d;
   d.seq = next_seq_;
   for (const auto& [blkno, data] : tx.metadata_) {
@@ -179,30 +185,32 @@ Result<uint64_t> Journal::Commit(Transaction tx) {
   }
   uint32_t pos = head_pos_;
   std::vector<uint8_t> dblock = d.Encode(LogBlock(pos), ctx_);
-  {
-    // Descriptor and images are consecutive log blocks: one write, or two where the
-    // log wraps.
-    std::vector<const std::vector<uint8_t>*> all{&dblock};
-    for (const auto& [blkno, data] : tx.metadata_) all.push_back(&data);
-    uint32_t first_len = std::min<uint32_t>(static_cast<uint32_t>(all.size()), log - pos);
-    std::vector<const std::vector<uint8_t>*> a(all.begin(), all.begin() + first_len);
-    std::vector<const std::vector<uint8_t>*> b(all.begin() + first_len, all.end());
-    if (Status s = WriteRun(dev_, LogBlock(pos), a, ctx_.block_size); !s.ok()) return Fail(std::move(s));
-    if (Status s = WriteRun(dev_, LogBlock(0), b, ctx_.block_size); !s.ok()) return Fail(std::move(s));
-  }
-  // 3. Flush: data and images durable before the commit can be.
-  if (Status s = dev_->Flush(); !s.ok()) return Fail(std::move(s));
-  // 4-5. Commit block, flush.
   JournalCommit c;
   c.seq = next_seq_;
   c.count = n;
   c.descriptor_crc = DecodeFixed32(dblock.data() + kCrcOffset);
   c.commit_time_ns = clock_->WallNanos();
   uint64_t cblk = LogBlock((pos + n + 1) % log);
-  if (Status s = dev_->WriteBlock(cblk, c.Encode(cblk, ctx_)); !s.ok()) return Fail(std::move(s));
+  std::vector<uint8_t> cblock = c.Encode(cblk, ctx_);
+  {
+    std::vector<const std::vector<uint8_t>*> all{&dblock};
+    for (const auto& [blkno, data] : tx.metadata_) all.push_back(&data);
+    all.push_back(&cblock);
+    uint32_t first_len = std::min<uint32_t>(static_cast<uint32_t>(all.size()), log - pos);
+    std::vector<const std::vector<uint8_t>*> a(all.begin(), all.begin() + first_len);
+    std::vector<const std::vector<uint8_t>*> b(all.begin() + first_len, all.end());
+    if (Status s = WriteRun(dev_, LogBlock(pos), a, ctx_.block_size); !s.ok()) return Fail(std::move(s));
+    if (Status s = WriteRun(dev_, LogBlock(0), b, ctx_.block_size); !s.ok()) return Fail(std::move(s));
+  }
+  // 4. Flush: S is durable.
   if (Status s = dev_->Flush(); !s.ok()) return Fail(std::move(s));
-  // 6. In place (made durable by the next checkpoint's flush).
-  if (Status s = WriteInPlace(dev_, tx.metadata_, ctx_.block_size); !s.ok()) return Fail(std::move(s));
+  // 5. In place (made durable by the next checkpoint's flush), now or, with deferred
+  // in-place writes, at the next WriteBack() or checkpoint.
+  if (defer_in_place_) {
+    for (auto& [blkno, data] : tx.metadata_) pending_[blkno] = std::move(data);
+  } else if (Status s = WriteInPlace(dev_, tx.metadata_, ctx_.block_size); !s.ok()) {
+    return Fail(std::move(s));
+  }
   head_pos_ = (pos + n + 2) % log;
   used_ += n + 2;
   return next_seq_++;
@@ -221,8 +229,39 @@ Status Journal::Checkpoint() {
   return CheckpointLocked();
 }
 
+Status Journal::WriteBack() {
+  MutexLock l(&mu_);
+  if (failed_) return Status::IOError("journal failed earlier; reopen to recover");
+  return WriteBackLocked();
+}
+
+Status Journal::WriteBackLocked() {
+  if (pending_.empty()) return Status::OK();
+  Status s = WriteInPlace(dev_, pending_, ctx_.block_size);
+  if (!s.ok()) {
+    failed_ = true;
+    return s;
+  }
+  pending_.clear();
+  return Status::OK();
+}
+
+bool Journal::ReadPending(uint64_t blkno, std::span<uint8_t> out) const {
+  MutexLock l(&mu_);
+  auto it = pending_.find(blkno);
+  if (it == pending_.end() || out.size() != it->second.size()) return false;
+  std::memcpy(out.data(), it->second.data(), out.size());
+  return true;
+}
+
+size_t Journal::pending_blocks() const {
+  MutexLock l(&mu_);
+  return pending_.size();
+}
+
 Status Journal::CheckpointLocked() {
   if (used_ == 0) return Status::OK();
+  if (Status w = WriteBackLocked(); !w.ok()) return w;
   Status s = dev_->Flush();
   JournalHeader h = header_;
   h.tail_seq = next_seq_;

@@ -11,9 +11,10 @@
 // overwrites a committed transaction. A survivor recovering a dead node's journal calls
 // Replay() directly, after fencing.
 //
-// Commit() follows §8.6: ordered data in place; descriptor + images at the log head;
-// Flush; commit block; Flush; images in place. Checkpoint() flushes the in-place
-// writes and then advances the header's tail. Commit() checkpoints by itself when the
+// Commit() follows §8.6: ordered data in place; Flush; descriptor + images + commit
+// block at the log head in one write; Flush; images in place (or deferred).
+// Checkpoint() writes deferred images, flushes the in-place writes and then advances
+// the header's tail. Commit() checkpoints by itself when the
 // log is full.
 //
 // Thread safety: a Journal is safe for concurrent Commit() calls; they are serialised
@@ -96,6 +97,21 @@ class Journal {
   // Makes every committed transaction durable in place and frees its log space.
   Status Checkpoint() EXCLUDES(mu_);
 
+  // Deferred in-place writes (off by default). When on, Commit() keeps the images of a
+  // durable transaction in memory instead of writing them in place; WriteBack() or the
+  // next checkpoint writes them (coalesced, without a flush of their own: the
+  // checkpoint's flush makes them durable). Until then the device's copy of such a block
+  // is older than the journal's: a reader on this node must look in ReadPending() first
+  // (MetaCache does), and a node giving up a lock must WriteBack() before another node
+  // reads the device. Set once, before the first Commit().
+  void set_defer_in_place(bool on) { defer_in_place_ = on; }
+  // Writes every pending image in place. IOError fails the journal as Commit() does.
+  Status WriteBack() EXCLUDES(mu_);
+  // Copies the pending (committed, not yet in place) image of `blkno` into `out` and
+  // returns true, or returns false if there is none.
+  bool ReadPending(uint64_t blkno, std::span<uint8_t> out) const EXCLUDES(mu_);
+  size_t pending_blocks() const EXCLUDES(mu_);
+
   uint64_t next_seq() const EXCLUDES(mu_);
   // Log blocks in use by transactions not yet checkpointed.
   uint32_t used_blocks() const EXCLUDES(mu_);
@@ -113,6 +129,7 @@ class Journal {
         next_seq_(h.tail_seq) {}
   uint64_t LogBlock(uint32_t pos) const { return start_ + 1 + pos; }
   Status CheckpointLocked() REQUIRES(mu_);
+  Status WriteBackLocked() REQUIRES(mu_);
   Status Fail(Status s) REQUIRES(mu_);
 
   BlockDevice* const dev_;
@@ -127,6 +144,10 @@ class Journal {
   uint64_t next_seq_ GUARDED_BY(mu_);
   uint32_t used_ GUARDED_BY(mu_) = 0;  // log blocks between tail and head
   bool failed_ GUARDED_BY(mu_) = false;
+  bool defer_in_place_ = false;
+  // Images of durable transactions not yet written in place (deferred), newest image
+  // per block.
+  std::map<uint64_t, std::vector<uint8_t>> pending_ GUARDED_BY(mu_);
 };
 
 // Reads and decodes every record of a journal from its tail for `cohort inspect`:

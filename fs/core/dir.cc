@@ -24,6 +24,23 @@ DirentType DirentTypeOf(uint32_t mode) {
 }
 
 Result<std::optional<DirEntry>> Directory::Lookup(const Inode& dir, std::string_view name) {
+  if (names_ && dir.dir_entries <= DirNameCache::kMaxNames) {
+    MutexLock l(&names_->mu);
+    if (!names_->complete) {
+      // First lookup since the glock was granted: decode every entry once.
+      COHORT_ASSIGN_OR_RETURN(auto all, List(dir, 0, SIZE_MAX));
+      names_->names.clear();
+      names_->names.reserve(all.size());
+      for (auto& c : all) {
+        std::string key = c.entry.name;
+        names_->names.emplace(std::move(key), std::move(c.entry));
+      }
+      names_->complete = true;
+    }
+    auto it = names_->names.find(std::string(name));
+    if (it == names_->names.end()) return std::optional<DirEntry>();
+    return std::optional<DirEntry>(it->second);
+  }
   TxnStore store(ms_, owner_);
   auto e = DirLookup(dir, name, store);
   if (e.ok()) return std::optional<DirEntry>(std::move(*e));
@@ -39,22 +56,44 @@ uint64_t Directory::AddReserve(const Inode& dir) const {
   return 3 + table_blocks_after_double + kMaxExtentDepth + 2;
 }
 
+void Directory::AfterChange(const Status& s, const DirEntry* put, std::string_view erased) {
+  if (names_ == nullptr) return;
+  MutexLock l(&names_->mu);
+  if (!names_->complete) return;
+  if (!s.ok() || names_->names.size() >= DirNameCache::kMaxNames) {
+    names_->complete = false;
+    names_->names.clear();
+    return;
+  }
+  if (put) {
+    names_->names[put->name] = *put;
+  } else {
+    names_->names.erase(std::string(erased));
+  }
+}
+
 Status Directory::Add(Inode* dir, Reservation& r, MetaCache::Handle& h, const DirEntry& e) {
   TxnStore store(ms_, owner_, &h, alloc_, &r);
-  return DirInsert(dir, e, store);
+  Status s = DirInsert(dir, e, store);
+  AfterChange(s, &e, {});
+  return s;
 }
 
 Status Directory::Remove(Inode* dir, Reservation& r, MetaCache::Handle& h,
                          std::string_view name) {
   TxnStore store(ms_, owner_, &h, alloc_, &r);
-  return DirRemove(dir, name, store);
+  Status s = DirRemove(dir, name, store);
+  AfterChange(s, nullptr, name);
+  return s;
 }
 
 Status Directory::Replace(Inode* dir, Reservation& r, MetaCache::Handle& h, const DirEntry& e) {
   // Same name, same entry size: the insert goes back where the remove made room.
   TxnStore store(ms_, owner_, &h, alloc_, &r);
-  COHORT_RETURN_IF_ERROR(DirRemove(dir, e.name, store));
-  return DirInsert(dir, e, store);
+  Status s = DirRemove(dir, e.name, store);
+  if (s.ok()) s = DirInsert(dir, e, store);
+  AfterChange(s, &e, {});
+  return s;
 }
 
 Result<std::vector<uint64_t>> Directory::ReadTable(const Inode& dir) {

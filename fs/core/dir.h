@@ -20,9 +20,12 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "fs/core/allocator.h"
 #include "fs/core/file_map.h"
@@ -41,10 +44,32 @@ struct DirCursorEntry {
   uint64_t cookie = 0;  // resume after this entry with this value
 };
 
+// Every name of one directory, decoded, so that lookups (positive and negative) do not
+// decode the directory's blocks each time. Owned by the directory's in-memory inode;
+// valid only while this node holds the directory's glock without interruption: the
+// filesystem clears it whenever it drops the inode's cached state (glock given up,
+// inode freed). Directories of more than kMaxNames entries are not cached (bounded
+// memory). Changes go through Directory::Add/Remove/Replace, which keep it in step.
+//
+// Thread safety: its own mutex. Lookups run under a shared holder (several at once);
+// changes under the exclusive holder.
+struct DirNameCache {
+  static constexpr size_t kMaxNames = size_t{1} << 16;
+  void Clear() EXCLUDES(mu) {
+    MutexLock l(&mu);
+    complete = false;
+    names.clear();
+  }
+  Mutex mu{LockRank::kFsInode, "fs.dir_names"};
+  bool complete GUARDED_BY(mu) = false;
+  std::unordered_map<std::string, DirEntry> names GUARDED_BY(mu);
+};
+
 class Directory {
  public:
-  Directory(MetaCache* ms, Allocator* alloc, CacheOwner owner)
-      : ms_(ms), alloc_(alloc), owner_(owner), map_(ms, alloc, owner) {}
+  // `names`, if given, is the directory's name cache (see DirNameCache).
+  Directory(MetaCache* ms, Allocator* alloc, CacheOwner owner, DirNameCache* names = nullptr)
+      : ms_(ms), alloc_(alloc), owner_(owner), names_(names), map_(ms, alloc, owner) {}
 
   // The entry named `name`, or nullopt.
   Result<std::optional<DirEntry>> Lookup(const Inode& dir, std::string_view name);
@@ -76,7 +101,12 @@ class Directory {
 
   MetaCache* const ms_;
   Allocator* const alloc_;
+  // After a change of the directory: puts `*put` into the name cache (or, with null,
+  // erases `erased`) if the cache is complete; a failed change empties it.
+  void AfterChange(const Status& s, const DirEntry* put, std::string_view erased);
+
   const CacheOwner owner_;
+  DirNameCache* const names_;
   FileMap map_;
 };
 

@@ -252,17 +252,36 @@ Status FileSystem::RecoverDeparted() {
 
 // ------------------------------------------------------------------------ inode cache
 
-FileSystem::CachedInode* FileSystem::Get(uint64_t ino) {
+FileSystem::InodeRef FileSystem::Get(uint64_t ino) {
   MutexLock l(&table_mu_);
   auto& slot = inodes_[ino];
   if (!slot) {
     slot = std::make_unique<CachedInode>();
     slot->ino = ino;
     slot->gl = glocks_->Get(GlockType::kInode, ino);
-    slot->gl->set_object(slot.get());
     slot->open_gl = glocks_->Get(GlockType::kOpen, ino);
   }
-  return slot.get();
+  slot->refs += 1;
+  return InodeRef(this, slot.get());
+}
+
+void FileSystem::Unref(CachedInode* ci) {
+  MutexLock l(&table_mu_);
+  ci->refs -= 1;
+  MaybeReclaim(ci);
+}
+
+void FileSystem::MaybeReclaim(CachedInode* ci) {
+  if (ci->refs != 0 || ci->nlookup != 0 || ci->nopen != 0 || ci->open_holder.held() ||
+      ci->ino == sb_.root_inode) {
+    return;
+  }
+  inodes_.erase(ci->ino);
+}
+
+size_t FileSystem::cached_inodes() {
+  MutexLock l(&table_mu_);
+  return inodes_.size();
 }
 
 Result<GlockHolder> FileSystem::Hold(CachedInode* ci, HolderMode m) {
@@ -309,8 +328,9 @@ void FileSystem::Forget(uint64_t ino, uint64_t nlookup) {
   if (it == inodes_.end()) return;
   CachedInode* ci = it->second.get();
   ci->nlookup -= std::min(ci->nlookup, nlookup);
-  // The CachedInode itself stays: its glock (which points at it) lives as long as the
-  // manager. Its cached blocks go with the glock when that is released.
+  // Forgotten by the kernel and not in use: the CachedInode goes. Its glock and the
+  // blocks cached under it stay until the glock is released.
+  MaybeReclaim(ci);
 }
 
 int64_t FileSystem::Now() const { return clock_->WallNanos(); }
@@ -350,7 +370,9 @@ EntryInfo FileSystem::EntryOf(CachedInode* ci) {
   return e;
 }
 
-Directory FileSystem::DirOf(CachedInode* ci) { return Directory(ms_.get(), alloc_.get(), OwnerOf(ci)); }
+Directory FileSystem::DirOf(CachedInode* ci) {
+  return Directory(ms_.get(), alloc_.get(), OwnerOf(ci), &ci->names);
+}
 FileMap FileSystem::MapOf(CachedInode* ci) { return FileMap(ms_.get(), alloc_.get(), OwnerOf(ci)); }
 
 // --------------------------------------------------------------------- glock callbacks
@@ -359,19 +381,27 @@ Status FileSystem::SyncGlock(Glock* gl) {
   // One journal per node: committing it makes everything dirty under any glock durable
   // (its flushes also cover the data written in place before it: every data change
   // dirties its inode through mtime, so there is no data without a commit).
+  // Another node reads the device in place: committed blocks whose in-place write is
+  // deferred go there now.
   if (!ms_) return Status::OK();
-  return ms_->Commit();
+  return ms_->WriteBack();
 }
 
 void FileSystem::InvalidateGlock(Glock* gl) {
   if (ms_) ms_->Invalidate(reinterpret_cast<CacheOwner>(gl));
   switch (gl->type()) {
     case GlockType::kInode: {
-      auto* ci = static_cast<CachedInode*>(gl->object());
-      if (ci) {
-        ci->loaded.store(false, std::memory_order_release);
-        if (options_.invalidator) options_.invalidator->InvalidateAttributes(ci->ino);
+      // The CachedInode may have been reclaimed: find it under the table mutex.
+      {
+        MutexLock l(&table_mu_);
+        auto it = inodes_.find(gl->number());
+        if (it != inodes_.end()) {
+          it->second->loaded.store(false, std::memory_order_release);
+          it->second->names.Clear();
+        }
       }
+      // The kernel may still cache attributes of an inode we no longer keep.
+      if (options_.invalidator) options_.invalidator->InvalidateAttributes(gl->number());
       // Names still recorded were handed out after the prepare phase's last pass (with
       // entry timeout 0, or kept by a local rename) or the glock was lost without one
       // (conversion deadlock): invalidate them too, asynchronously.
@@ -542,7 +572,7 @@ Status FileSystem::ReclaimOrphans() {
   uint64_t count = 0;
   while (nb.orphan_head != 0) {
     if (++count > nb.orphan_count + 1000000) return Status::Corruption("orphan list loops");
-    CachedInode* ci = Get(nb.orphan_head);
+    InodeRef ci = Get(nb.orphan_head);
     {
       COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
       COHORT_RETURN_IF_ERROR(FreeInode(ci));
@@ -584,6 +614,12 @@ Status FileSystem::FreeInode(CachedInode* ci) {
   COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(16 + 2 * r.groups.size() + blocks.size() / 1000));
   COHORT_RETURN_IF_ERROR(OrphanRemove(*h, r, ci));
   std::sort(blocks.begin(), blocks.end());
+  return FreeBlocksIn(*h, r, ci, blocks);
+}
+
+Status FileSystem::FreeBlocksIn(MetaCache::Handle& h_ref, Reservation& r, CachedInode* ci,
+                                const std::vector<uint64_t>& blocks) {
+  MetaCache::Handle* h = &h_ref;
   for (size_t i = 0; i < blocks.size();) {
     size_t j = i + 1;
     while (j < blocks.size() && blocks[j] == blocks[j - 1] + 1 &&
@@ -598,6 +634,7 @@ Status FileSystem::FreeInode(CachedInode* ci) {
   // any freed block, it stays quarantined until the checkpoint.
   h->Put(ci->ino, std::vector<uint8_t>(ctx_.block_size, 0), OwnerOf(ci));
   ci->loaded.store(false, std::memory_order_release);
+  ci->names.Clear();
   return Status::OK();
 }
 

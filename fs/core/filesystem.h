@@ -230,6 +230,8 @@ class FileSystem final : public GlockCallbacks {
 
   // Dumps of cached inodes and glocks (debugging, `cohort status`).
   std::string DumpInodes();
+  // In-memory inodes now (tests: reclamation).
+  size_t cached_inodes() EXCLUDES(table_mu_);
   std::string DumpGlocks() const { return glocks_->Dump(); }
   MetaCache* meta_cache() { return ms_.get(); }
   GlockManager* glocks() { return glocks_.get(); }
@@ -241,8 +243,11 @@ class FileSystem final : public GlockCallbacks {
   FileSystem(BlockDevice* dev, dlm::Lockspace* ls, MountOptions options, const Superblock& sb);
   Status Start();
 
-  // Inode cache.
-  CachedInode* Get(uint64_t ino) EXCLUDES(table_mu_);
+  // Inode cache. Get() returns a counted reference (the inode stays while it is held).
+  InodeRef Get(uint64_t ino) EXCLUDES(table_mu_);
+  void Unref(CachedInode* ci) EXCLUDES(table_mu_);
+  // Erases `ci` if nothing needs it any more (filesystem_internal.h invariant 4).
+  void MaybeReclaim(CachedInode* ci) REQUIRES(table_mu_);
   Status Load(CachedInode* ci);  // REQUIRES: a holder on ci->gl
   void Store(MetaCache::Handle& h, CachedInode* ci);
   Result<GlockHolder> Hold(CachedInode* ci, HolderMode m);
@@ -262,8 +267,12 @@ class FileSystem final : public GlockCallbacks {
   // Finds `name` in directory `pci` and takes holders (`mode`) on the directory and the
   // inode it names, in lock order, re-checking the name under both (a rename may race);
   // both are loaded. Errors: NotDir, NotFound, Busy (kept racing), Corruption.
-  Result<CachedInode*> LockChild(CachedInode* pci, std::string_view name, HolderMode mode,
-                                 std::vector<GlockHolder>* holders);
+  Result<InodeRef> LockChild(CachedInode* pci, std::string_view name, HolderMode mode,
+                             std::vector<GlockHolder>* holders);
+  // Reads the inode blocks `inos` (ascending, close together) into the cache with one
+  // device read, under try-locked shared holders of their glocks.
+  void ReadAheadInodes(const std::vector<uint64_t>& inos);
+  static constexpr uint64_t kInodeReadahead = 32;  // inode numbers per readahead window
   // Frees an inode without links unless it is open on this node or another one (then
   // the last Release frees it). REQUIRES: ci's glock held EX.
   Status FreeIfUnused(CachedInode* ci);
@@ -272,6 +281,10 @@ class FileSystem final : public GlockCallbacks {
   // Frees an inode with no links and no opener: its blocks, then the inode block.
   Status FreeInode(CachedInode* ci);
   Result<std::vector<uint64_t>> BlocksOf(CachedInode* ci);
+  // Inside `h`: frees `blocks` (sorted; the inode's blocks and its inode block, their
+  // groups locked in `r`) and leaves a tombstone in the inode block.
+  Status FreeBlocksIn(MetaCache::Handle& h, Reservation& r, CachedInode* ci,
+                      const std::vector<uint64_t>& blocks);
   Status OrphanAdd(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
   Status OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
   Status ReclaimOrphans();

@@ -37,7 +37,7 @@ uint8_t* Scratch(size_t n) {
 
 Status FileSystem::Read(uint64_t ino, uint64_t off, size_t size, std::vector<uint8_t>* out) {
   out->clear();
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   const Inode& d = ci->disk;
   if (d.is_dir()) return Status::IsDir();
@@ -83,7 +83,7 @@ Result<size_t> FileSystem::Write(const OpContext& c, uint64_t ino, uint64_t off,
   if (off > kMaxFileSize || data.size() > kMaxFileSize - off) {
     return Status::FileTooBig("write past the maximum file size");
   }
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
   if (ci->disk.is_dir()) return Status::IsDir();
   if (append) {
@@ -387,7 +387,7 @@ Status FileSystem::Fallocate(const OpContext& c, uint64_t ino, int mode, uint64_
     return Status::NotSupported("PUNCH_HOLE requires KEEP_SIZE");
   }
   if (off > kMaxFileSize || len > kMaxFileSize - off) return Status::FileTooBig();
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
   Inode& d = ci->disk;
   if (d.is_dir()) return Status::IsDir();
@@ -491,7 +491,7 @@ Status FileSystem::Fallocate(const OpContext& c, uint64_t ino, int mode, uint64_
 
 Result<uint64_t> FileSystem::Lseek(uint64_t ino, uint64_t off, int whence) {
   if (whence != kSeekData && whence != kSeekHole) return Status::InvalidArgument("whence");
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   const Inode& d = ci->disk;
   if (off >= d.size) return Status(Code::kNoSuchAddress, "offset at or past the end");

@@ -43,20 +43,30 @@ Status CheckName(std::string_view name) {
 
 // ------------------------------------------------------------------------------ lookup
 
-Result<FileSystem::CachedInode*> FileSystem::LockChild(CachedInode* pci, std::string_view name,
-                                                       HolderMode mode,
-                                                       std::vector<GlockHolder>* holders) {
+Result<FileSystem::InodeRef> FileSystem::LockChild(CachedInode* pci, std::string_view name,
+                                                   HolderMode mode,
+                                                   std::vector<GlockHolder>* holders) {
   for (int attempt = 0; attempt < 8; ++attempt) {
     uint64_t child;
+    std::vector<uint64_t> near;
     {
       COHORT_ASSIGN_OR_RETURN(GlockHolder ph, Hold(pci, HolderMode::kShared));
       if (!pci->disk.is_dir()) return Status::NotDir();
-      COHORT_ASSIGN_OR_RETURN(auto e, DirOf(pci).Lookup(pci->disk, name));
+      Directory dir = DirOf(pci);
+      COHORT_ASSIGN_OR_RETURN(auto e, dir.Lookup(pci->disk, name));
       if (!e) return Status::NotFound(std::string(name));
       child = e->inode;
+      // A cold inode: the inodes allocated after it (its siblings, files created with
+      // it) are likely next (ls -l, a walk of the tree); read them with it.
+      if (!ms_->Cached(child)) {
+        for (uint64_t b = child; b < child + kInodeReadahead && b < sb_.block_count; ++b) {
+          near.push_back(b);
+        }
+      }
     }
+    if (near.size() > 1) ReadAheadInodes(near);
     // Both holders, in lock order, then check the name still names the child.
-    CachedInode* cci = Get(child);
+    InodeRef cci = Get(child);
     COHORT_ASSIGN_OR_RETURN(*holders,
                             glocks_->AcquireMany({{pci->gl, mode}, {cci->gl, mode}}));
     COHORT_RETURN_IF_ERROR(Load(pci));
@@ -72,6 +82,39 @@ Result<FileSystem::CachedInode*> FileSystem::LockChild(CachedInode* pci, std::st
     return cci;
   }
   return Status::Busy("kept racing with renames");
+}
+
+void FileSystem::ReadAheadInodes(const std::vector<uint64_t>& inos) {
+  // Lock first, then read: a block is cached only under its inode glock, held (PR) when
+  // it is read, as Load() does (docs/locking.md §2.3). Try-locks only (no holder is held
+  // here, and another node's lock just means that block is not read ahead). One device
+  // read covers the run; only blocks that are inodes are kept, the glocks of the others
+  // are released once idle. Best effort: any failure leaves the normal path to read the
+  // block.
+  std::vector<GlockHolder> held;
+  for (uint64_t b : inos) {
+    if (b == 0 || b >= sb_.block_count || ms_->Cached(b)) continue;
+    auto h = glocks_->Acquire(GlockType::kInode, b, HolderMode::kShared, /*try_only=*/true);
+    if (h.ok()) held.push_back(std::move(*h));
+  }
+  if (held.size() < 2) return;
+  const uint32_t bs = ctx_.block_size;
+  uint64_t first = held.front().glock()->number(), last = held.back().glock()->number();
+  AlignedBuffer buf((last - first + 1) * bs);
+  if (!dev_->ReadAt(first * bs, buf.span()).ok()) return;
+  for (const GlockHolder& h : held) {
+    uint64_t b = h.glock()->number();
+    std::span<const uint8_t> block(buf.data() + (b - first) * bs, bs);
+    auto hdr = PeekHeader(block);
+    if (!hdr.ok() || hdr->magic != kMetaMagic ||
+        hdr->type != static_cast<uint16_t>(BlockType::kInode)) {
+      // Not an inode: the lock was a wrong guess; give it up once idle, so that it
+      // does not stand in the way of a node that makes this block an inode.
+      glocks_->ReleaseWhenIdle(h.glock());
+      continue;
+    }
+    ms_->Prime(b, block, reinterpret_cast<CacheOwner>(h.glock()));
+  }
 }
 
 Status FileSystem::FreeIfUnused(CachedInode* ci) {
@@ -90,15 +133,15 @@ Result<EntryInfo> FileSystem::Lookup(const OpContext& c, uint64_t parent,
                                      std::string_view name) {
   COHORT_RETURN_IF_ERROR(CheckName(name));
   std::vector<GlockHolder> holders;
-  COHORT_ASSIGN_OR_RETURN(CachedInode * cci,
-                          LockChild(Get(parent), name, HolderMode::kShared, &holders));
+  InodeRef pci = Get(parent);
+  COHORT_ASSIGN_OR_RETURN(InodeRef cci, LockChild(pci, name, HolderMode::kShared, &holders));
   EntryInfo e = EntryOf(cci);
   e.cache_entry = HandOut(parent, name);
   return e;
 }
 
 Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   return StatOf(ci->disk);
 }
@@ -106,7 +149,7 @@ Result<struct stat> FileSystem::GetAttr(uint64_t ino) {
 Result<struct stat> FileSystem::SetAttr(const OpContext& c, uint64_t ino,
                                         const SetAttrRequest& r) {
   if (read_only_) return Status::ReadOnly();
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
   Inode& d = ci->disk;
   if (r.size) {
@@ -139,7 +182,7 @@ Result<EntryInfo> FileSystem::MakeNode(const OpContext& c, uint64_t parent,
     return Status::NameTooLong("symlink target longer than " +
                                std::to_string(InodeContentCapacity(ctx_.block_size)));
   }
-  CachedInode* pci = Get(parent);
+  InodeRef pci = Get(parent);
   COHORT_ASSIGN_OR_RETURN(GlockHolder ph, Hold(pci, HolderMode::kExclusive));
   Inode& p = pci->disk;
   if (!p.is_dir()) return Status::NotDir();
@@ -164,7 +207,7 @@ Result<EntryInfo> FileSystem::MakeNode(const OpContext& c, uint64_t parent,
   // The new inode's glock: nobody can know the inode yet on this node; a non-blocking
   // request cannot deadlock with the order (a stale holder elsewhere makes us pick
   // another block).
-  CachedInode* ci = nullptr;
+  InodeRef ci;
   GlockHolder ch;
   for (int attempt = 0; attempt < 8 && !ch.held(); ++attempt) {
     COHORT_ASSIGN_OR_RETURN(uint64_t ino, alloc_->AllocBlock(r, *h, BlockState::kInode, parent));
@@ -250,7 +293,7 @@ Result<EntryInfo> FileSystem::Symlink(const OpContext& c, uint64_t parent,
 }
 
 Result<std::string> FileSystem::Readlink(uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   if (!ci->disk.is_symlink()) return Status::InvalidArgument("not a symlink");
   return std::string(ci->disk.content.begin(), ci->disk.content.end());
@@ -303,10 +346,9 @@ Status FileSystem::RemoveName(const OpContext& c, uint64_t parent, std::string_v
                               bool want_dir) {
   if (read_only_) return Status::ReadOnly();
   COHORT_RETURN_IF_ERROR(CheckName(name));
-  CachedInode* pci = Get(parent);
+  InodeRef pci = Get(parent);
   std::vector<GlockHolder> holders;
-  COHORT_ASSIGN_OR_RETURN(CachedInode * cci,
-                          LockChild(pci, name, HolderMode::kExclusive, &holders));
+  COHORT_ASSIGN_OR_RETURN(InodeRef cci, LockChild(pci, name, HolderMode::kExclusive, &holders));
   Inode& p = pci->disk;
   Inode& d = cci->disk;
   if (want_dir && !d.is_dir()) return Status::NotDir();
@@ -314,15 +356,52 @@ Status FileSystem::RemoveName(const OpContext& c, uint64_t parent, std::string_v
   if (want_dir && d.dir_entries > 0) return Status::NotEmpty();
   COHORT_RETURN_IF_ERROR(CheckSticky(c, p, d));
 
+  // The last name of an inode open nowhere (not on this node, and the open glock's EX
+  // try-lock says not on another) and small enough to free in one transaction: remove
+  // the name and free the inode in the same transaction, without the orphan list (a
+  // crash replays both or neither). The open glock stays held EX until the end, so no
+  // node can open the inode meanwhile.
+  GlockHolder open_ex;
+  std::vector<uint64_t> blocks;
+  const bool last_link = want_dir || d.nlink <= 1;
+  if (last_link && !(d.content_kind == ContentKind::kExtents && d.blocks > 64)) {
+    bool open_here;
+    {
+      MutexLock l(&table_mu_);
+      open_here = cci->nopen > 0;
+    }
+    if (!open_here) {
+      auto oh = glocks_->Acquire(cci->open_gl, HolderMode::kExclusive, /*try_only=*/true);
+      if (oh.ok()) {
+        open_ex = std::move(*oh);
+      } else if (oh.code() != Code::kWouldBlock) {
+        return oh.status();
+      }
+    }
+    if (open_ex.held()) {
+      COHORT_ASSIGN_OR_RETURN(blocks, BlocksOf(cci));
+      blocks.push_back(cci->ino);
+      std::sort(blocks.begin(), blocks.end());
+    }
+  }
   Reservation r;
-  COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, {cci->ino}));
+  if (open_ex.held()) {
+    COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, blocks));
+  } else {
+    COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, {cci->ino}));
+  }
   {
-    COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(12 + 2 * r.groups.size()));
+    COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(12 + 2 * r.groups.size() + blocks.size() / 1000));
     COHORT_RETURN_IF_ERROR(DirOf(pci).Remove(&p, r, *h, name));
     if (want_dir) p.nlink -= std::min<uint32_t>(p.nlink, 1);
     p.mtime_ns = NextMtime(p);
     p.ctime_ns = p.mtime_ns;
     Store(*h, pci);
+    if (open_ex.held()) {
+      d.nlink = 0;
+      COHORT_RETURN_IF_ERROR(FreeBlocksIn(*h, r, cci, blocks));
+      return Status::OK();
+    }
     COHORT_RETURN_IF_ERROR(DropLink(*h, r, cci, want_dir));
   }
   r = Reservation();
@@ -370,8 +449,8 @@ Status FileSystem::Rename(const OpContext& c, uint64_t parent, std::string_view 
     COHORT_ASSIGN_OR_RETURN(rename_holder,
                             glocks_->Acquire(GlockType::kRename, 0, HolderMode::kExclusive));
   }
-  CachedInode* p1 = Get(parent);
-  CachedInode* p2 = Get(new_parent);
+  InodeRef p1 = Get(parent);
+  InodeRef p2 = Get(new_parent);
   for (int attempt = 0; attempt < 8; ++attempt) {
     uint64_t src_ino, tgt_ino = 0;
     {
@@ -386,8 +465,8 @@ Status FileSystem::Rename(const OpContext& c, uint64_t parent, std::string_view 
       COHORT_ASSIGN_OR_RETURN(auto t, DirOf(p2).Lookup(p2->disk, new_name));
       if (t) tgt_ino = t->inode;
     }
-    CachedInode* src = Get(src_ino);
-    CachedInode* tgt = tgt_ino ? Get(tgt_ino) : nullptr;
+    InodeRef src = Get(src_ino);
+    InodeRef tgt = tgt_ino ? Get(tgt_ino) : InodeRef();
     std::vector<GlockManager::Want> wants{{p1->gl, HolderMode::kExclusive},
                                           {p2->gl, HolderMode::kExclusive},
                                           {src->gl, HolderMode::kExclusive}};
@@ -408,14 +487,16 @@ Status FileSystem::Rename(const OpContext& c, uint64_t parent, std::string_view 
     if (exchange && !tgt) return Status::NotFound(std::string(new_name));
     bool src_dir = src->disk.is_dir();
     bool tgt_dir = tgt && tgt->disk.is_dir();
+    // Moving a directory under itself is EINVAL whatever the target (Linux checks it
+    // before ENOTEMPTY and the type checks).
+    if (cross && src_dir) {
+      COHORT_ASSIGN_OR_RETURN(bool inside, IsAncestor(src_ino, new_parent));
+      if (inside) return Status::InvalidArgument("cannot move a directory into itself");
+    }
     if (tgt && !exchange) {
       if (src_dir && !tgt_dir) return Status::NotDir();
       if (!src_dir && tgt_dir) return Status::IsDir();
       if (tgt_dir && tgt->disk.dir_entries > 0) return Status::NotEmpty();
-    }
-    if (cross && src_dir) {
-      COHORT_ASSIGN_OR_RETURN(bool inside, IsAncestor(src_ino, new_parent));
-      if (inside) return Status::InvalidArgument("cannot move a directory into itself");
     }
     if (cross && exchange && tgt_dir) {
       COHORT_ASSIGN_OR_RETURN(bool inside, IsAncestor(tgt_ino, parent));
@@ -495,8 +576,8 @@ Result<EntryInfo> FileSystem::Link(const OpContext& c, uint64_t ino, uint64_t ne
                                    std::string_view new_name) {
   if (read_only_) return Status::ReadOnly();
   COHORT_RETURN_IF_ERROR(CheckName(new_name));
-  CachedInode* ci = Get(ino);
-  CachedInode* pci = Get(new_parent);
+  InodeRef ci = Get(ino);
+  InodeRef pci = Get(new_parent);
   COHORT_ASSIGN_OR_RETURN(auto holders, glocks_->AcquireMany({{ci->gl, HolderMode::kExclusive},
                                                               {pci->gl, HolderMode::kExclusive}}));
   COHORT_RETURN_IF_ERROR(Load(ci));
@@ -529,7 +610,7 @@ Result<EntryInfo> FileSystem::Link(const OpContext& c, uint64_t ino, uint64_t ne
 // ------------------------------------------------------------------------- open/close
 
 Status FileSystem::Open(const OpContext& c, uint64_t ino, int flags) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   bool writable = (flags & O_ACCMODE) != O_RDONLY;
   {
     COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
@@ -566,7 +647,7 @@ Status FileSystem::Open(const OpContext& c, uint64_t ino, int flags) {
 }
 
 Status FileSystem::Release(uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   GlockHolder last;
   {
     MutexLock l(&table_mu_);
@@ -596,7 +677,7 @@ Status FileSystem::Release(uint64_t ino) {
 }
 
 Status FileSystem::OpenDir(const OpContext& c, uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   if (!ci->disk.is_dir()) return Status::NotDir();
   return Status::OK();
@@ -604,7 +685,7 @@ Status FileSystem::OpenDir(const OpContext& c, uint64_t ino) {
 
 Result<std::vector<DirItem>> FileSystem::ReadDir(uint64_t ino, uint64_t cookie, size_t max,
                                                  bool plus) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   std::vector<DirItem> items;
   std::vector<bool> cacheable;
   {
@@ -641,7 +722,7 @@ Result<std::vector<DirItem>> FileSystem::ReadDir(uint64_t ino, uint64_t cookie, 
     for (size_t i = 0; i < items.size(); ++i) {
       DirItem& it = items[i];
       if (it.name == "." || it.name == "..") continue;
-      CachedInode* cci = Get(it.ino);
+      InodeRef cci = Get(it.ino);
       auto h = Hold(cci, HolderMode::kShared);
       if (!h.ok()) continue;
       it.entry = EntryOf(cci);
@@ -652,7 +733,7 @@ Result<std::vector<DirItem>> FileSystem::ReadDir(uint64_t ino, uint64_t cookie, 
 }
 
 Status FileSystem::Access(const OpContext& c, uint64_t ino, int mask) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   if (mask == F_OK || c.uid == 0) {
     if (c.uid == 0 && (mask & X_OK) && !(ci->disk.mode & 0111) && !ci->disk.is_dir()) {

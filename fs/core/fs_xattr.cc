@@ -128,7 +128,7 @@ Status FileSystem::SetXattr(const OpContext& c, uint64_t ino, std::string_view n
   if (read_only_) return Status::ReadOnly();
   COHORT_RETURN_IF_ERROR(CheckXattrName(name));
   if (value.size() > 65535) return Status(Code::kOutOfRange, "xattr value too large");
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
   if (name.substr(0, 5) == "user." && !ci->disk.is_reg() && !ci->disk.is_dir()) {
     return Status::Permission("user. attributes only on files and directories");
@@ -178,7 +178,7 @@ Status FileSystem::SetXattr(const OpContext& c, uint64_t ino, std::string_view n
 }
 
 Result<std::vector<uint8_t>> FileSystem::GetXattr(uint64_t ino, std::string_view name) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   COHORT_ASSIGN_OR_RETURN(XattrSet set, LoadXattrs(ci));
   auto it = set.attrs.find(std::string(name));
@@ -187,7 +187,7 @@ Result<std::vector<uint8_t>> FileSystem::GetXattr(uint64_t ino, std::string_view
 }
 
 Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kShared));
   COHORT_ASSIGN_OR_RETURN(XattrSet set, LoadXattrs(ci));
   std::vector<std::string> names;
@@ -197,7 +197,7 @@ Result<std::vector<std::string>> FileSystem::ListXattr(uint64_t ino) {
 
 Status FileSystem::RemoveXattr(const OpContext& c, uint64_t ino, std::string_view name) {
   if (read_only_) return Status::ReadOnly();
-  CachedInode* ci = Get(ino);
+  InodeRef ci = Get(ino);
   COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
   if (name.substr(0, 8) == "trusted." && c.uid != 0) return Status::Permission("trusted.");
   COHORT_ASSIGN_OR_RETURN(XattrSet set, LoadXattrs(ci));

@@ -248,6 +248,11 @@ class GlockManager {
   // Demotions done so far (tests and benchmarks).
   uint64_t demotions() const EXCLUDES(table_mu_);
 
+  // Releases `gl`'s DLM lock (to NL) once it has no holders and its minimum hold time
+  // has passed, as a BAST for EX would: for a lock taken on a guess that proved
+  // useless (inode readahead of a block that is not an inode).
+  void ReleaseWhenIdle(Glock* gl) { OnBlocking(gl, dlm::LockMode::kEX); }
+
   // Test hook: demote `gl` as if a BAST for `mode` had arrived.
   void TEST_RequestDemote(Glock* gl, dlm::LockMode mode) { OnBlocking(gl, mode); }
 

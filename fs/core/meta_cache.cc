@@ -1,6 +1,8 @@
 // fs/core/meta_cache.cc: metadata cache and compound transactions.
 #include "fs/core/meta_cache.h"
 
+#include <chrono>
+
 #include "common/logging.h"
 
 namespace cohort::fs {
@@ -8,8 +10,12 @@ namespace cohort::fs {
 MetaCache::MetaCache(BlockDevice* dev, const BlockContext& ctx, uint64_t block_count,
                      Journal* journal, Clock* clock, MetaCacheOptions options)
     : dev_(dev), ctx_(ctx), block_count_(block_count), journal_(journal),
-      clock_(clock ? clock : Clock::Real()), options_(options) {
-  if (journal_ && options_.commit_interval > 0) {
+      clock_(clock ? clock : Clock::Real()), options_(options),
+      has_committer_(journal_ != nullptr && options_.commit_interval > 0) {
+  // In-place writes of committed blocks are deferred to the committer, the checkpoint
+  // and WriteBack(): an fsync then costs the log write and its flushes only.
+  if (journal_) journal_->set_defer_in_place(true);
+  if (has_committer_) {
     committer_ = std::thread([this] { CommitterLoop(); });
   }
 }
@@ -39,26 +45,50 @@ Result<std::vector<uint8_t>> MetaCache::Read(uint64_t blkno, CacheOwner owner) {
     auto it = cache_.find(blkno);
     if (it != cache_.end()) {
       ++stats_.cache_hits;
-      if (owner) it->second.owner = owner;
+      if (owner) SetOwnerLocked(blkno, &it->second, owner);
       Touch(&it->second, blkno);
       return it->second.data;
     }
     ++stats_.cache_misses;
   }
   AlignedBuffer buf(ctx_.block_size);
-  COHORT_RETURN_IF_ERROR(dev_->ReadBlock(blkno, ctx_.block_size, buf.span()));
+  // A committed block whose in-place write is deferred is newer in the journal's memory
+  // than on the device (invariant 1).
+  if (journal_ == nullptr || !journal_->ReadPending(blkno, buf.span())) {
+    COHORT_RETURN_IF_ERROR(dev_->ReadBlock(blkno, ctx_.block_size, buf.span()));
+  }
   std::vector<uint8_t> data(buf.data(), buf.data() + ctx_.block_size);
   MutexLock l(&mu_);
   auto it = cache_.find(blkno);
   if (it != cache_.end()) return it->second.data;  // a Put() raced ahead: it is newer
   Entry e;
   e.data = data;
-  e.owner = owner;
   lru_.push_back(blkno);
   e.lru = std::prev(lru_.end());
-  cache_.emplace(blkno, std::move(e));
+  Entry* ne = &cache_.emplace(blkno, std::move(e)).first->second;
+  SetOwnerLocked(blkno, ne, owner);
   EvictLocked();
   return data;
+}
+
+bool MetaCache::Cached(uint64_t blkno) const {
+  MutexLock l(&mu_);
+  return cache_.count(blkno) != 0;
+}
+
+void MetaCache::Prime(uint64_t blkno, std::span<const uint8_t> data, CacheOwner owner) {
+  if (blkno == 0 || blkno >= block_count_ || data.size() != ctx_.block_size) return;
+  AlignedBuffer pending(ctx_.block_size);
+  if (journal_ && journal_->ReadPending(blkno, pending.span())) return;
+  MutexLock l(&mu_);
+  if (cache_.count(blkno) != 0) return;
+  Entry e;
+  e.data.assign(data.begin(), data.end());
+  lru_.push_back(blkno);
+  e.lru = std::prev(lru_.end());
+  Entry* ne = &cache_.emplace(blkno, std::move(e)).first->second;
+  SetOwnerLocked(blkno, ne, owner);
+  EvictLocked();
 }
 
 void MetaCache::Touch(Entry* e, uint64_t blkno) {
@@ -72,7 +102,8 @@ void MetaCache::EvictLocked() {
   while (lru_.size() > options_.cache_blocks) {
     uint64_t victim = lru_.front();
     lru_.pop_front();
-    cache_.erase(victim);
+    auto it = cache_.find(victim);
+    if (it != cache_.end()) EraseLocked(it);
   }
 }
 
@@ -80,14 +111,13 @@ void MetaCache::PutLocked(uint64_t blkno, std::vector<uint8_t> image, CacheOwner
   auto it = cache_.find(blkno);
   if (it == cache_.end()) {
     Entry e;
-    e.owner = owner;
     e.dirty = true;
     it = cache_.emplace(blkno, std::move(e)).first;
   } else if (!it->second.dirty) {
     lru_.erase(it->second.lru);
     it->second.dirty = true;
   }
-  if (owner) it->second.owner = owner;
+  if (owner) SetOwnerLocked(blkno, &it->second, owner);
   it->second.data = image;
   running_[blkno] = std::move(image);
 }
@@ -103,6 +133,15 @@ Result<std::unique_ptr<MetaCache::Handle>> MetaCache::Begin(size_t reserve) {
       if (stop_) return Status::Aborted("filesystem is unmounting");
       size_t pending = running_.size() + reserved_;
       if (pending > 0 && pending + reserve > options_.max_txn_blocks) {
+        if (has_committer_) {
+          // Full: the committer takes the running transaction (a snapshot, once the open
+          // handles close) and writes it while this handle starts the next one, so a
+          // request waits for the journal only if the previous commit is still running.
+          commit_wanted_ = true;
+          committer_cv_.Signal();
+          cv_.Wait();
+          continue;
+        }
         need_commit = true;
       } else {
         ++handles_;
@@ -135,7 +174,7 @@ void MetaCache::Handle::Freed(uint64_t blkno) {
   auto it = ms_->cache_.find(blkno);
   if (it != ms_->cache_.end()) {
     if (!it->second.dirty) ms_->lru_.erase(it->second.lru);
-    ms_->cache_.erase(it);
+    ms_->EraseLocked(it);
   }
   ms_->running_.erase(blkno);
   ms_->quarantine_.insert(blkno);
@@ -218,15 +257,36 @@ Status MetaCache::CommitLocked() {
 }
 
 void MetaCache::Invalidate(CacheOwner owner) {
+  // Only the blocks of this owner (the index), not the whole cache: a demote costs what
+  // its glock covers.
   MutexLock l(&mu_);
-  for (auto it = cache_.begin(); it != cache_.end();) {
-    if (it->second.owner == owner && !it->second.dirty) {
-      lru_.erase(it->second.lru);
-      it = cache_.erase(it);
-    } else {
-      ++it;
+  auto o = by_owner_.find(owner);
+  if (o == by_owner_.end()) return;
+  std::vector<uint64_t> blocks(o->second.begin(), o->second.end());
+  for (uint64_t b : blocks) {
+    auto it = cache_.find(b);
+    if (it == cache_.end() || it->second.dirty) continue;
+    lru_.erase(it->second.lru);
+    EraseLocked(it);
+  }
+}
+
+void MetaCache::SetOwnerLocked(uint64_t blkno, Entry* e, CacheOwner owner) {
+  if (e->owner == owner) return;
+  if (e->owner) {
+    auto o = by_owner_.find(e->owner);
+    if (o != by_owner_.end()) {
+      o->second.erase(blkno);
+      if (o->second.empty()) by_owner_.erase(o);
     }
   }
+  e->owner = owner;
+  if (owner) by_owner_[owner].insert(blkno);
+}
+
+void MetaCache::EraseLocked(std::unordered_map<uint64_t, Entry>::iterator it) {
+  SetOwnerLocked(it->first, &it->second, 0);
+  cache_.erase(it);
 }
 
 void MetaCache::Forget(uint64_t blkno) {
@@ -234,7 +294,7 @@ void MetaCache::Forget(uint64_t blkno) {
   auto it = cache_.find(blkno);
   if (it == cache_.end()) return;
   if (!it->second.dirty) lru_.erase(it->second.lru);
-  cache_.erase(it);
+  EraseLocked(it);
   running_.erase(blkno);
 }
 
@@ -267,17 +327,36 @@ MetaCache::Stats MetaCache::stats() const {
 }
 
 void MetaCache::CommitterLoop() {
+  // Commits the running transaction once it is `commit_interval` old (group commit):
+  // operations are acknowledged from the in-memory transaction and reach the journal
+  // within about that bound (docs/filesystem.md §3, the durability contract). The
+  // committer sleeps on its own condition variable: handles ending must not wake it, or
+  // every operation would pay a commit of its own.
+  using Steady = std::chrono::steady_clock;
   while (true) {
     {
       MutexLock l(&mu_);
+      auto deadline = Steady::now() + std::chrono::nanoseconds(options_.commit_interval);
+      while (!stop_ && !commit_wanted_) {
+        auto left = deadline - Steady::now();
+        if (left <= Steady::duration::zero()) break;
+        (void)committer_cv_.WaitFor(std::chrono::duration_cast<std::chrono::nanoseconds>(left));
+      }
       if (stop_) return;
-      (void)cv_.WaitFor(std::chrono::nanoseconds(options_.commit_interval));
-      if (stop_) return;
-      if (running_.empty() && freed_running_.empty()) continue;
+      commit_wanted_ = false;
+      if (running_.empty() && freed_running_.empty() && on_commit_.empty()) continue;
     }
     Status s = Commit();
+    // Write the committed images in place here, off the request path.
+    if (s.ok()) s = journal_->WriteBack();
     if (!s.ok()) return;
   }
+}
+
+Status MetaCache::WriteBack() {
+  if (journal_ == nullptr) return Status::OK();
+  COHORT_RETURN_IF_ERROR(Commit());
+  return journal_->WriteBack();
 }
 
 Status MetaCache::Stop() {
@@ -287,6 +366,7 @@ Status MetaCache::Stop() {
     if (stop_) return s;
     stop_ = true;
     cv_.SignalAll();
+    committer_cv_.SignalAll();
   }
   if (committer_.joinable()) committer_.join();
   return s;

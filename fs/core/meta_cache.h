@@ -5,14 +5,16 @@
 // *handle*: an operation opens a handle, Put()s the new images of the blocks it changed,
 // and closes it. Handles join the one running compound transaction (jbd2's model);
 // Commit() waits for the open handles to close, takes the images, and writes them
-// through the Journal (write-ahead: log, flush, commit record, flush, then in place).
+// through the Journal (write-ahead: flush, log and commit record, flush; the in-place
+// writes are deferred to the committer thread, WriteBack() and the checkpoint).
 // Commits happen on fsync, when a glock that covers dirty blocks is demoted, when the
 // running transaction nears the journal's per-transaction limit, every
 // `commit_interval`, and at unmount.
 //
 // Invariants:
 //  1. A block image in the cache is the newest image of that block on this node: the
-//     device's copy, or a newer one Put() by a handle (committed or not).
+//     device's copy, the journal's committed image not yet written in place
+//     (Journal::ReadPending), or a newer one Put() by a handle (committed or not).
 //  2. A dirty (uncommitted) block is never dropped from the cache (Invalidate skips it;
 //     callers commit before invalidating).
 //  3. A block freed in transaction N is not handed out again (QuarantineFreed) until the
@@ -33,6 +35,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/clock.h"
@@ -85,6 +88,18 @@ class MetaCache {
 
   // Commits the running transaction if it has anything. Returns once it is durable.
   Status Commit() EXCLUDES(mu_, commit_mu_);
+
+  // True if `blkno` is in the cache.
+  bool Cached(uint64_t blkno) const EXCLUDES(mu_);
+  // Inserts `data` (block size) as the clean image of `blkno` read from the device by
+  // the caller (readahead), unless the cache or the journal already has an image of it
+  // (those are newer). The caller holds what makes the image valid (a glock).
+  void Prime(uint64_t blkno, std::span<const uint8_t> data, CacheOwner owner) EXCLUDES(mu_);
+
+  // Commits, then writes every committed block in place (deferred in-place writes,
+  // fs/journal.h): after it the device holds this node's newest metadata, for another
+  // node to read. Called before giving up an EX glock.
+  Status WriteBack() EXCLUDES(mu_, commit_mu_);
 
   // Drops every clean cached block recorded with `owner`.
   void Invalidate(CacheOwner owner) EXCLUDES(mu_);
@@ -146,6 +161,10 @@ class MetaCache {
   void PutLocked(uint64_t blkno, std::vector<uint8_t> image, CacheOwner owner) REQUIRES(mu_);
   void Touch(Entry* e, uint64_t blkno) REQUIRES(mu_);
   void EvictLocked() REQUIRES(mu_);
+  // Records `owner` for the entry of `blkno` in the entry and in by_owner_.
+  void SetOwnerLocked(uint64_t blkno, Entry* e, CacheOwner owner) REQUIRES(mu_);
+  // Erases an entry (and its by_owner_ record); the caller has taken it off the LRU.
+  void EraseLocked(std::unordered_map<uint64_t, Entry>::iterator it) REQUIRES(mu_);
   Status CommitLocked() REQUIRES(commit_mu_) EXCLUDES(mu_);
   void CommitterLoop();
 
@@ -155,12 +174,16 @@ class MetaCache {
   Journal* const journal_;
   Clock* const clock_;
   const MetaCacheOptions options_;
+  const bool has_committer_;  // a background committer runs (commit_interval > 0)
 
   Mutex commit_mu_{LockRank::kFsCommit, "fs.commit"};
   mutable Mutex mu_{LockRank::kFsBlockCache, "fs.meta_store"};
-  CondVar cv_{&mu_};
+  CondVar cv_{&mu_};           // handles closed, commit snapshot taken
+  CondVar committer_cv_{&mu_};  // wakes the background committer (stop, commit wanted)
   std::unordered_map<uint64_t, Entry> cache_ GUARDED_BY(mu_);
   std::list<uint64_t> lru_ GUARDED_BY(mu_);  // clean blocks, least recent first
+  // The cached blocks of each owner, for Invalidate() (every entry with owner != 0).
+  std::unordered_map<CacheOwner, std::unordered_set<uint64_t>> by_owner_ GUARDED_BY(mu_);
   std::map<uint64_t, std::vector<uint8_t>> running_ GUARDED_BY(mu_);  // dirty images
   std::vector<std::function<void()>> on_commit_ GUARDED_BY(mu_);
   std::set<uint64_t> quarantine_ GUARDED_BY(mu_);       // freed, not checkpointed
@@ -170,6 +193,7 @@ class MetaCache {
   bool committing_ GUARDED_BY(mu_) = false;
   bool failed_ GUARDED_BY(mu_) = false;
   bool stop_ GUARDED_BY(mu_) = false;
+  bool commit_wanted_ GUARDED_BY(mu_) = false;  // the committer should commit now
   Stats stats_ GUARDED_BY(mu_);
   std::thread committer_;
 };

@@ -271,6 +271,13 @@ void OpOpendir(fuse_req_t req, fuse_ino_t id, fuse_file_info* fi) {
   Guard(req, [&] {
     Status s = Server(req)->fs()->OpenDir(ContextOf(req), Server(req)->ToIno(id));
     if (!s.ok()) return ReplyStatus(req, s);
+    // The kernel may keep the listing (FOPEN_CACHE_DIR) across opens: it drops it when
+    // the directory's mtime changes, which every entry change moves strictly forward, here
+    // or on another node (whose change reaches us through the attribute invalidation of
+    // locking.md §3 rule 1); with AUTO_INVAL_DATA the kernel revalidates mtime at each
+    // listing from the start.
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
     fuse_reply_open(req, fi);
   });
 }

@@ -82,6 +82,56 @@ TEST_F(JournalTest, CommittedTransactionIsInPlaceAndSurvivesReopen) {
   EXPECT_EQ(d, Data(2));  // ordered data was durable before the commit
 }
 
+TEST_F(JournalTest, DeferredInPlaceImagesAreReadablePendingAndWrittenByWriteBack) {
+  MemBlockDevice dev(kBlocks * 4096);
+  Format(&dev);
+  auto j = Journal::Open(&dev, ctx_, kJournalStart, kBlocks, &clock_);
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  (*j)->set_defer_in_place(true);
+  ASSERT_TRUE((*j)->Commit(MakeTx(2)).ok());
+  EXPECT_EQ(State(&dev, 1, 2), 0);  // not in place yet
+  EXPECT_EQ((*j)->pending_blocks(), targets_.size());
+  std::vector<uint8_t> img(4096);
+  ASSERT_TRUE((*j)->ReadPending(targets_[0], img));
+  EXPECT_EQ(img, Meta(targets_[0], 2, ctx_));
+  EXPECT_FALSE((*j)->ReadPending(kDataBlock, img));
+  ASSERT_TRUE((*j)->WriteBack().ok());
+  EXPECT_EQ(State(&dev, 1, 2), 1);
+  EXPECT_EQ((*j)->pending_blocks(), 0u);
+}
+
+TEST_F(JournalTest, DeferredImagesLostInACrashAreReplayed) {
+  MemBlockDevice dev(kBlocks * 4096);
+  Format(&dev);
+  auto j = Journal::Open(&dev, ctx_, kJournalStart, kBlocks, &clock_);
+  ASSERT_TRUE(j.ok());
+  (*j)->set_defer_in_place(true);
+  ASSERT_TRUE((*j)->Commit(MakeTx(2)).ok());
+  ASSERT_TRUE((*j)->Commit(MakeTx(3)).ok());
+  dev.SimulateCrash(MemBlockDevice::CrashMode::kDropAll, 0);
+  auto st = Journal::Replay(&dev, ctx_, kJournalStart, kBlocks);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->transactions, 2u);
+  EXPECT_EQ(State(&dev, 1, 3), 1);
+}
+
+TEST_F(JournalTest, CheckpointWritesDeferredImagesBeforeFreeingTheLog) {
+  MemBlockDevice dev(kBlocks * 4096);
+  Format(&dev);
+  auto j = Journal::Open(&dev, ctx_, kJournalStart, kBlocks, &clock_);
+  ASSERT_TRUE(j.ok());
+  (*j)->set_defer_in_place(true);
+  ASSERT_TRUE((*j)->Commit(MakeTx(2)).ok());
+  ASSERT_TRUE((*j)->Checkpoint().ok());
+  EXPECT_EQ((*j)->pending_blocks(), 0u);
+  // Nothing left to replay, and the blocks are in place.
+  dev.SimulateCrash(MemBlockDevice::CrashMode::kDropAll, 0);
+  auto st = Journal::Replay(&dev, ctx_, kJournalStart, kBlocks);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->transactions, 0u);
+  EXPECT_EQ(State(&dev, 1, 2), 1);
+}
+
 TEST_F(JournalTest, CrashAtEveryWriteOfATransactionReplaysAllOrNothing) {
   // Count the writes one commit makes, then crash after each prefix of them, with every
   // crash mode and several seeds.

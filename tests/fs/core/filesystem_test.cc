@@ -569,6 +569,75 @@ TEST_F(FileSystemTest, ReaddirPlusReturnsAttributesAndCountsLookups) {
   EXPECT_TRUE(S_ISREG((*items)[2].entry->attr.st_mode));
 }
 
+TEST_F(FileSystemTest, ForgetToZeroReclaimsTheInMemoryInode) {
+  uint64_t ino = Create(root(), "f");  // one lookup, opened and released
+  Write(ino, 0, "kept");
+  size_t before = fs()->cached_inodes();
+  fs()->Forget(ino, 1);
+  EXPECT_EQ(fs()->cached_inodes(), before - 1);
+  // A later use (a lookup by name, as after the kernel forgot it) finds it again.
+  auto e = fs()->Lookup(c_, root(), "f");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->ino, ino);
+  EXPECT_EQ(Read(ino, 0, 4), "kept");
+  fs()->Forget(ino, 1);
+}
+
+TEST_F(FileSystemTest, ForgottenInodeStaysWhileOpenAndGoesAtLastRelease) {
+  auto e = fs()->Create(c_, root(), "f", 0644, O_RDWR);
+  ASSERT_TRUE(e.ok());
+  size_t before = fs()->cached_inodes();
+  fs()->Forget(e->ino, 1);
+  EXPECT_EQ(fs()->cached_inodes(), before);  // still open
+  ASSERT_TRUE(fs()->Release(e->ino).ok());
+  EXPECT_EQ(fs()->cached_inodes(), before - 1);
+}
+
+TEST_F(FileSystemTest, LookupsFollowCreateUnlinkAndRenameInALargeDirectory) {
+  // Enough names for a hashed directory; lookups are answered by the name cache.
+  uint64_t d = Mkdir(root(), "big");
+  for (int i = 0; i < 300; ++i) Create(d, "n" + std::to_string(i));
+  EXPECT_TRUE(fs()->Lookup(c_, d, "n7").ok());
+  EXPECT_EQ(fs()->Lookup(c_, d, "absent").code(), Code::kNotFound);
+  ASSERT_TRUE(fs()->Unlink(c_, d, "n7").ok());
+  EXPECT_EQ(fs()->Lookup(c_, d, "n7").code(), Code::kNotFound);
+  ASSERT_TRUE(fs()->Rename(c_, d, "n8", d, "m8", 0).ok());
+  EXPECT_EQ(fs()->Lookup(c_, d, "n8").code(), Code::kNotFound);
+  auto m = fs()->Lookup(c_, d, "m8");
+  ASSERT_TRUE(m.ok());
+  Create(d, "n7");
+  EXPECT_TRUE(fs()->Lookup(c_, d, "n7").ok());
+  // After the directory's glock is given up, lookups read the blocks again.
+  fs()->glocks()->TEST_RequestDemote(fs()->glocks()->Get(GlockType::kInode, d),
+                                     dlm::LockMode::kEX);
+  auto again = fs()->Lookup(c_, d, "m8");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->ino, m->ino);
+  EXPECT_EQ(fs()->Lookup(c_, d, "n8").code(), Code::kNotFound);
+}
+
+TEST_F(FileSystemTest, ColdLookupReadsSiblingInodesAheadInOneRead) {
+  uint64_t d = Mkdir(root(), "many");
+  std::vector<uint64_t> inos;
+  for (int i = 0; i < 40; ++i) inos.push_back(Create(d, "f" + std::to_string(i)));
+  t_.Unmount();
+  t_.Mount();
+  auto first = fs()->Lookup(c_, d, "f0");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  uint64_t misses = fs()->meta_cache()->stats().cache_misses;
+  // Siblings with nearby inode numbers were read with it: no further device reads.
+  int near = 0;
+  for (int i = 1; i < 40; ++i) {
+    if (inos[i] <= first->ino || inos[i] >= first->ino + 16) continue;
+    auto e = fs()->Lookup(c_, d, "f" + std::to_string(i));
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->ino, inos[i]);
+    ++near;
+  }
+  EXPECT_GT(near, 4);
+  EXPECT_EQ(fs()->meta_cache()->stats().cache_misses, misses);
+}
+
 TEST_F(FileSystemTest, DataSurvivesCleanUnmountAndRemount) {
   uint64_t d = Mkdir(root(), "keep");
   uint64_t f = Create(d, "file");
