@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "common/logging.h"
 #include "fs/core/filesystem.h"
@@ -102,19 +104,22 @@ void FileSystem::ReadAheadInodes(const std::vector<uint64_t>& inos) {
   uint64_t first = held.front().glock()->number(), last = held.back().glock()->number();
   AlignedBuffer buf((last - first + 1) * bs);
   if (!dev_->ReadAt(first * bs, buf.span()).ok()) return;
+  std::vector<Glock*> wrong;
   for (const GlockHolder& h : held) {
     uint64_t b = h.glock()->number();
     std::span<const uint8_t> block(buf.data() + (b - first) * bs, bs);
     auto hdr = PeekHeader(block);
     if (!hdr.ok() || hdr->magic != kMetaMagic ||
         hdr->type != static_cast<uint16_t>(BlockType::kInode)) {
-      // Not an inode: the lock was a wrong guess; give it up once idle, so that it
-      // does not stand in the way of a node that makes this block an inode.
-      glocks_->ReleaseWhenIdle(h.glock());
+      wrong.push_back(h.glock());
       continue;
     }
     ms_->Prime(b, block, reinterpret_cast<CacheOwner>(h.glock()));
   }
+  // Not inodes: those locks were wrong guesses; give them up (after our holders are
+  // gone), so that they do not stand in the way of a node that makes a block an inode.
+  held.clear();
+  for (Glock* gl : wrong) glocks_->ReleaseWhenIdle(gl);
 }
 
 Status FileSystem::FreeIfUnused(CachedInode* ci) {
@@ -205,19 +210,26 @@ Result<EntryInfo> FileSystem::MakeNode(const OpContext& c, uint64_t parent,
   COHORT_ASSIGN_OR_RETURN(
       auto h, ms_->Begin(8 + xattr_blocks + dir.AddReserve(p) + 2 * r.groups.size()));
   // The new inode's glock: nobody can know the inode yet on this node; a non-blocking
-  // request cannot deadlock with the order (a stale holder elsewhere makes us pick
-  // another block).
+  // request cannot deadlock with the order. Another node may still hold the block's
+  // glock: cached from when the block was an inode it used, or taken by its inode
+  // readahead. Our NOQUEUE request sent it a blocking callback and an idle holder lets
+  // go at once, so the same block is tried again briefly (2, 4, 8 ms) before another
+  // block is picked (neighbours are likely under the same readahead).
   InodeRef ci;
   GlockHolder ch;
   for (int attempt = 0; attempt < 8 && !ch.held(); ++attempt) {
     COHORT_ASSIGN_OR_RETURN(uint64_t ino, alloc_->AllocBlock(r, *h, BlockState::kInode, parent));
     ci = Get(ino);
-    auto held = glocks_->Acquire(ci->gl, HolderMode::kExclusive, /*try_only=*/true);
-    if (held.ok()) {
-      ch = std::move(*held);
-    } else {
-      COHORT_RETURN_IF_ERROR(alloc_->Free(r, *h, ino, 1));
+    for (int tries = 0; tries < 4 && !ch.held(); ++tries) {
+      if (tries > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1 << tries));
+      auto held = glocks_->Acquire(ci->gl, HolderMode::kExclusive, /*try_only=*/true);
+      if (held.ok()) {
+        ch = std::move(*held);
+      } else if (held.code() != Code::kWouldBlock) {
+        break;
+      }
     }
+    if (!ch.held()) COHORT_RETURN_IF_ERROR(alloc_->Free(r, *h, ino, 1));
   }
   if (!ch.held()) return Status::Busy("could not lock a new inode");
 
