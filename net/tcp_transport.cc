@@ -310,6 +310,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     MutexLock l(&wmu_);
     MaybeWrite();
   }
+  // Has the I/O thread write what is queued (coalesced: one post at a time).
+  void Kick() {
+    if (kick_posted_.exchange(true)) return;
+    auto self = shared_from_this();
+    asio::post(strand_, [this, self] {
+      kick_posted_ = false;
+      Guard([&] { WriteNow(); });
+    });
+  }
   // Corking (tl_corked): true if the caller must note this connection (first time).
   bool Cork() { return !corked_.exchange(true); }
   void Uncork() { corked_ = false; }
@@ -773,6 +782,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   State state_ = State::kHandshake;
   std::atomic<bool> open_hint_{false};
   std::atomic<bool> corked_{false};  // noted in some thread's tl_corked list
+  std::atomic<bool> kick_posted_{false};
 
   HelloMsg hello_;
   bool got_hello_ = false;
@@ -1166,6 +1176,7 @@ Status TcpTransport::Impl::Send(NodeId to, uint64_t generation, std::vector<uint
   // write (§12) must not send on them.
   if (stopping_) return Status::Unavailable("transport stopped");
   std::shared_ptr<Connection> c;
+  bool idle = false;  // nothing unacknowledged to `to`: no exchange in progress
   {
     MutexLock l(&mu_);
     if (generation != membership_.generation()) {
@@ -1182,14 +1193,18 @@ Status TcpTransport::Impl::Send(NodeId to, uint64_t generation, std::vector<uint
     }
     Peer* p = FindPeer(to);
     MutexLock pl(&p->mu);
+    idle = p->unacked.empty();
     p->unacked.push_back(OutMsg{p->next_seq++, generation,
                                 std::make_shared<const std::vector<uint8_t>>(std::move(payload))});
     c = p->conn;
   }
-  if (c && tl_corked != nullptr) {
+  if (!c) return Status::OK();  // written when the connection opens (§6)
+  if (tl_corked != nullptr) {
     if (c->Cork()) tl_corked->push_back(std::move(c));  // written when the run ends
-  } else if (c) {
+  } else if (idle) {
     c->WriteNow();  // the send fast path: written from this thread (§12)
+  } else {
+    c->Kick();  // a burst: the I/O thread writes what accumulates in one batch
   }
   return Status::OK();
 }
