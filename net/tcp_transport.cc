@@ -28,8 +28,9 @@
 //                   §12).
 //
 // Lock order (common/lock_rank.h): Impl::mu_ (kNetMembership) before Connection::wmu_
-// (kNetConnWrite) before Peer::mu (kNetPeer) before Impl::dq_mu_ (kNetDelivery). No lock is held across an Asio call that may run a
-// handler inline, nor while Drain() or the delivery thread calls the TransportHandler.
+// (kNetConnWrite) before Peer::mu (kNetPeer) before Impl::dq_mu_ (kNetDelivery). No lock
+// is held across an Asio call that may run a handler inline, nor while Drain() or the
+// delivery thread calls the TransportHandler.
 #include "net/tcp_transport.h"
 
 #include <algorithm>
@@ -187,7 +188,8 @@ class TcpTransport::Impl {
 
   // Stats.
   std::atomic<uint64_t> st_opened{0}, st_closed{0}, st_protocol{0}, st_corruption{0},
-      st_auth{0}, st_data_sent{0}, st_delivered{0}, st_dups{0}, st_stale{0}, st_views{0}, st_rescues{0}, st_async_writes{0};
+      st_auth{0}, st_data_sent{0}, st_delivered{0}, st_dups{0}, st_stale{0}, st_views{0},
+      st_rescues{0}, st_async_writes{0};
 
   asio::io_context io_;  // before every object that uses it: destroyed after them
 
