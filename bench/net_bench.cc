@@ -9,6 +9,15 @@
 // (a delivery thread after each I/O thread) and two I/O threads are measured in the same
 // run (docs/wire-protocol.md §12).
 //
+// The lock figures of issue 4 come from an in-process DLM node (InProcessDlm): this
+// process joins a 2-node cluster with a TcpTransport + Lockspace, as the mount daemon
+// does, and locks resources mastered by the forked node 2: request -> completion (AST)
+// latency with each request issued from the previous AST (an asynchronous application)
+// and with a blocking SyncLock caller, and lock+unlock pairs/s with 64 chains
+// outstanding. The target ratios are: lock p50 / raw TCP p50 <= 1.5 (and pair p50 /
+// 2x raw p50), and pairs/s / a Redis SET NX + DEL loop (83k/s, issue 4) >= 1.
+// `--dlm-only` runs only the raw floor and these rows (for profiling).
+//
 // With --lockd PATH (the `cohort` binary, or build/tests/cohort_lockd_test_bin) it also
 // runs two `cohort lockd` processes with the same placements and measures, through the
 // control socket of node 1 (docs/operations.md §5): lock+unlock pairs of a resource
@@ -39,6 +48,8 @@
 
 #include "bench/bench_util.h"
 #include "common/logging.h"
+#include "dlm/lockspace.h"
+#include "dlm/sync.h"
 #include "net/auth.h"
 #include "net/cluster_config.h"
 #include "net/tcp_transport.h"
@@ -237,6 +248,211 @@ std::vector<double> TransportRtt(const Placement& pl, int iters, const std::stri
   return samples;
 }
 
+// ---- DLM over the transport, in process (the application's view) ----
+//
+// Node 1 is this process: a TcpTransport + Lockspace, the client of the measurements
+// (as the mount daemon is). Node 2 is a forked process, the same, that first takes and
+// releases "remote" and r0..r63 so that it masters them (the first requester masters;
+// node 1 remembers the master, so each later lock or unlock is one round trip).
+// Node 1 makes no Tick() calls during the runs (no deadlock rounds, no idle frees).
+
+constexpr int kOutstanding = 64;
+constexpr int kPipelinedReps = 5;
+
+struct DlmFigures {
+  std::vector<double> sync_lock, sync_pair;    // blocking caller (SyncLock), µs
+  std::vector<double> async_lock, async_pair;  // chain issued from the completions, µs
+  std::vector<double> local_pair;              // resource mastered on node 1, SyncLock
+  double pipelined_pairs_per_s = 0;            // kOutstanding chains at once
+  uint64_t data_per_pair_x100 = 0;             // DATA frames sent per async pair, x100
+  uint64_t pipelined_data_per_pair_x100 = 0;   // the same, pipelined (all reps)
+};
+
+bool WaitLockspaceReady(dlm::Lockspace* ls, size_t members, double secs) {
+  double t0 = bench::NowSeconds();
+  while (bench::NowSeconds() - t0 < secs) {
+    net::MembershipView v = ls->view();
+    if (v.members.size() == members && v.quorate && !ls->recovering()) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+bool SyncPair(dlm::Lockspace* ls, const std::string& name) {
+  dlm::SyncLock l(ls);
+  dlm::LockRequest req;
+  req.name = name;
+  req.mode = dlm::LockMode::kEX;
+  return l.Lock(std::move(req)).ok() && l.Unlock().ok();
+}
+
+// One chain of lock+unlock pairs on one resource, each request issued from the
+// previous completion (on whichever thread delivers it: the I/O thread here).
+class Chain {
+ public:
+  Chain(dlm::Lockspace* ls, std::string name, int pairs, bool record)
+      : ls_(ls), name_(std::move(name)), left_(pairs), record_(record) {
+    if (record_) {
+      lock_us_.reserve(static_cast<size_t>(pairs));
+      pair_us_.reserve(static_cast<size_t>(pairs));
+    }
+  }
+  void Start() { Next(); }
+  // Waits until every pair finished (or failed); true if all succeeded.
+  bool Wait(double secs) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait_for(l, std::chrono::duration<double>(secs), [&] { return done_; });
+    return done_ && !failed_;
+  }
+  std::vector<double> lock_us_, pair_us_;
+
+ private:
+  void Next() {
+    dlm::LockRequest req;
+    req.name = name_;
+    req.mode = dlm::LockMode::kEX;
+    req.on_complete = [this](const dlm::Completion& c) { OnComplete(c); };
+    t_req_ = bench::NowSeconds();
+    if (!ls_->Lock(std::move(req)).ok()) Finish(true);
+  }
+  void OnComplete(const dlm::Completion& c) {
+    double now = bench::NowSeconds();
+    if (c.status != Code::kOk) return Finish(true);
+    if (!c.unlocked) {
+      if (record_) lock_us_.push_back((now - t_req_) * 1e6);
+      if (!ls_->Unlock(c.id).ok()) Finish(true);
+      return;
+    }
+    if (record_) pair_us_.push_back((now - t_req_) * 1e6);
+    if (--left_ > 0) return Next();
+    Finish(false);
+  }
+  void Finish(bool failed) {
+    std::lock_guard<std::mutex> l(mu_);
+    failed_ = failed;
+    done_ = true;
+    cv_.notify_all();
+  }
+  dlm::Lockspace* const ls_;
+  const std::string name_;
+  int left_;
+  const bool record_;
+  double t_req_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false, failed_ = false;
+};
+
+std::unique_ptr<TcpTransport> MakeDlmNode(const std::string& file, NodeId id,
+                                          std::unique_ptr<dlm::Lockspace>* ls) {
+  Result<ClusterConfig> c = LoadClusterConfig(file);
+  if (!c.ok()) return nullptr;
+  Result<std::vector<uint8_t>> k = LoadKeyFile(c->key_file);
+  if (!k.ok()) return nullptr;
+  Result<std::unique_ptr<TcpTransport>> t = TcpTransport::Create(*c, id, *k, {});
+  if (!t.ok()) return nullptr;
+  dlm::LockspaceOptions opts;
+  opts.name = "bench";
+  // Node 2 must stay the master of "remote" and r0..r63 for the whole run: were one
+  // freed as idle, node 1 would master it on its next lock and measure local locks.
+  opts.idle_free_after = 3600 * kNanosPerSecond;
+  *ls = std::make_unique<dlm::Lockspace>(t->get(), opts);
+  if (!(*t)->Start().ok()) return nullptr;
+  return std::move(*t);
+}
+
+DlmFigures InProcessDlm(const Placement& pl, int iters, const std::string& dir) {
+  DlmFigures f;
+  std::string file = MakeClusterFile(dir);
+  int ready[2];
+  if (pipe(ready) != 0) return f;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ready[0]);
+    bench::PinThisThread(pl.cpu_b);
+    std::unique_ptr<dlm::Lockspace> ls;
+    std::unique_ptr<TcpTransport> t = MakeDlmNode(file, 2, &ls);
+    if (!t || !WaitLockspaceReady(ls.get(), 2, 30)) _exit(1);
+    bool ok = SyncPair(ls.get(), "remote");
+    for (int k = 0; ok && k < kOutstanding; ++k) ok = SyncPair(ls.get(), "r" + std::to_string(k));
+    char c = ok ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1) _exit(1);
+    for (;;) {  // killed by the parent
+      ls->Tick();
+      usleep(100000);
+    }
+  }
+  close(ready[1]);
+  bench::PinThisThread(pl.cpu_a);
+  {
+    std::vector<std::unique_ptr<Chain>> chains;  // outlive the transport's deliveries
+    std::unique_ptr<dlm::Lockspace> ls;
+    std::unique_ptr<TcpTransport> t = MakeDlmNode(file, 1, &ls);
+    pollfd p{ready[0], POLLIN, 0};
+    char c = 0;
+    bool up = t && WaitLockspaceReady(ls.get(), 2, 30) && poll(&p, 1, 30000) == 1 &&
+              read(ready[0], &c, 1) == 1 && c == 'y' && SyncPair(ls.get(), "local");
+    for (int i = 0; up && i < iters / 10; ++i) up = SyncPair(ls.get(), "remote");
+    // Blocking caller: SyncLock, the waiting thread woken by the completion.
+    for (int i = 0; up && i < iters; ++i) {
+      dlm::SyncLock l(ls.get());
+      dlm::LockRequest req;
+      req.name = "remote";
+      req.mode = dlm::LockMode::kEX;
+      double t0 = bench::NowSeconds();
+      up = l.Lock(std::move(req)).ok();
+      double t1 = bench::NowSeconds();
+      up = up && l.Unlock().ok();
+      double t2 = bench::NowSeconds();
+      f.sync_lock.push_back((t1 - t0) * 1e6);
+      f.sync_pair.push_back((t2 - t0) * 1e6);
+      double t3 = bench::NowSeconds();
+      up = up && SyncPair(ls.get(), "local");
+      f.local_pair.push_back((bench::NowSeconds() - t3) * 1e6);
+    }
+    // Asynchronous chain: each request issued from the previous completion.
+    if (up) {
+      uint64_t sent0 = t->stats().data_sent;
+      chains.push_back(std::make_unique<Chain>(ls.get(), "remote", iters, true));
+      Chain& ch = *chains.back();
+      ch.Start();
+      up = ch.Wait(120);
+      uint64_t sent = t->stats().data_sent - sent0;
+      f.async_lock = ch.lock_us_;
+      f.async_pair = ch.pair_us_;
+      if (up) f.data_per_pair_x100 = sent * 100 / static_cast<uint64_t>(iters);
+    }
+    // Pipelined: kOutstanding chains on distinct remote resources, started together;
+    // kPipelinedReps runs, the median reported (other processes share the CPUs).
+    std::vector<double> rates;
+    uint64_t psent0 = t ? t->stats().data_sent : 0, ppairs = 0;
+    for (int rep = 0; up && rep < kPipelinedReps; ++rep) {
+      int per = std::max(1, iters / 4 / kOutstanding * 4);
+      size_t first = chains.size();
+      for (int k = 0; k < kOutstanding; ++k) {
+        chains.push_back(std::make_unique<Chain>(ls.get(), "r" + std::to_string(k), per, false));
+      }
+      double t0 = bench::NowSeconds();
+      for (size_t k = first; k < chains.size(); ++k) chains[k]->Start();
+      for (size_t k = first; k < chains.size(); ++k) up = chains[k]->Wait(120) && up;
+      if (up) rates.push_back(per * kOutstanding / (bench::NowSeconds() - t0));
+      ppairs += static_cast<uint64_t>(per * kOutstanding);
+    }
+    if (up) {
+      f.pipelined_pairs_per_s = bench::Percentile(rates, 50);
+      f.pipelined_data_per_pair_x100 = (t->stats().data_sent - psent0) * 100 / ppairs;
+      // Two messages per pair, else the locks were not remote: refuse the figure.
+      if (f.pipelined_data_per_pair_x100 < 190) f.pipelined_pairs_per_s = 0;
+    }
+    if (!up) f = DlmFigures{};
+    if (t) t->Stop();
+    ls.reset();
+  }
+  close(ready[0]);
+  KillChild(pid);
+  return f;
+}
+
 // ---- DLM over the transport, through `cohort lockd` ----
 
 class LineSocket {
@@ -343,7 +559,6 @@ LockFigures LockdFigures(const std::string& bin, const Placement& pl, int iters,
       }
       usleep(50000);
     }
-    constexpr int kOutstanding = 64;
     // Node 2 masters "remote" and r0..r63 (first requester masters); node 1 "local".
     up = up && Pair(c2, "remote") && Pair(c1, "local");
     for (int k = 0; up && k < kOutstanding; ++k) up = Pair(c2, std::string("r").append(std::to_string(k)));
@@ -466,6 +681,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--placement") only_placement = argv[i + 1];
   }
+  // --dlm-only: the raw floor and the in-process DLM rows only (for profiling).
+  bool dlm_only = false;
+  for (int i = 1; i < argc; ++i) dlm_only = dlm_only || std::string(argv[i]) == "--dlm-only";
   for (const Placement& pl : placements) {
     if (!only_placement.empty() && only_placement != pl.name) continue;
     std::vector<double> raw = RawTcp(pl, iters);
@@ -475,14 +693,18 @@ int main(int argc, char** argv) {
     dthread.deliver_on_io_thread = false;
     two_io.io_threads = 2;
     double pipelined = 0, pipelined_dthread = 0, pipelined_two_io = 0;
-    std::vector<double> tr = TransportRtt(pl, iters, dir, dflt, &pipelined);
-    std::vector<double> trd = TransportRtt(pl, iters, dir, dthread, &pipelined_dthread);
-    std::vector<double> tr2 = TransportRtt(pl, iters, dir, two_io, &pipelined_two_io);
-    if (raw.empty() || tr.empty()) {
+    std::vector<double> tr, trd, tr2;
+    if (!dlm_only) {
+      tr = TransportRtt(pl, iters, dir, dflt, &pipelined);
+      trd = TransportRtt(pl, iters, dir, dthread, &pipelined_dthread);
+      tr2 = TransportRtt(pl, iters, dir, two_io, &pipelined_two_io);
+    }
+    if (raw.empty() || (tr.empty() && !dlm_only)) {
       report.AddInfo(std::string("error ") + pl.name, "a measurement failed");
       continue;
     }
     for (double pct : {50.0, 99.0}) {
+      if (tr.empty()) break;
       std::string p = pct == 50.0 ? "p50" : "p99";
       report.Add({.name = "transport msg round trip " + p,
                   .placement = pl.name,
@@ -494,7 +716,7 @@ int main(int argc, char** argv) {
                   .target = pct == 50.0 ? "ratio <= 1.5 (issue 4, for a remote lock)" : "",
                   .note = std::to_string(tr.size()) + " samples"});
     }
-    report.Add({.name = "transport round trips/s, 64 outstanding",
+    if (!tr.empty()) report.Add({.name = "transport round trips/s, 64 outstanding",
                 .placement = pl.name,
                 .value = pipelined,
                 .unit = "ops/s",
@@ -526,7 +748,77 @@ int main(int argc, char** argv) {
                   .baseline_name = "1 / raw TCP ping-pong p50",
                   .baseline = 1e6 / bench::Percentile(raw, 50)});
     }
-    if (lockd.empty()) continue;
+    DlmFigures df = InProcessDlm(pl, iters / 2, dir);
+    if (df.async_pair.empty()) {
+      report.AddInfo(std::string("dlm error ") + pl.name, "in-process DLM run failed");
+    } else {
+      double raw50 = bench::Percentile(raw, 50), raw99 = bench::Percentile(raw, 99);
+      report.Add({.name = "remote lock p50, async (request->AST)",
+                  .placement = pl.name,
+                  .value = bench::Percentile(df.async_lock, 50),
+                  .unit = "us",
+                  .baseline_name = "raw TCP ping-pong p50",
+                  .baseline = raw50,
+                  .higher_is_better = false,
+                  .target = "ratio <= 1.5 (issue 4)",
+                  .note = "in-process DLM node; next request issued from the AST"});
+      report.Add({.name = "remote lock p99, async (request->AST)",
+                  .placement = pl.name,
+                  .value = bench::Percentile(df.async_lock, 99),
+                  .unit = "us",
+                  .baseline_name = "raw TCP ping-pong p99",
+                  .baseline = raw99,
+                  .higher_is_better = false});
+      report.Add({.name = "remote lock+unlock pair p50, async",
+                  .placement = pl.name,
+                  .value = bench::Percentile(df.async_pair, 50),
+                  .unit = "us",
+                  .baseline_name = "2x raw TCP ping-pong p50",
+                  .baseline = 2 * raw50,
+                  .higher_is_better = false,
+                  .target = "ratio <= 1.5 (issue 4)",
+                  .note = "DATA frames/pair " + std::to_string(df.data_per_pair_x100 / 100) +
+                          "." + std::to_string(df.data_per_pair_x100 % 100 / 10)});
+      report.Add({.name = "remote lock+unlock pair p99, async",
+                  .placement = pl.name,
+                  .value = bench::Percentile(df.async_pair, 99),
+                  .unit = "us",
+                  .baseline_name = "2x raw TCP ping-pong p99",
+                  .baseline = 2 * raw99,
+                  .higher_is_better = false});
+      report.Add({.name = "remote lock p50, blocking (SyncLock)",
+                  .placement = pl.name,
+                  .value = bench::Percentile(df.sync_lock, 50),
+                  .unit = "us",
+                  .baseline_name = "raw TCP ping-pong p50",
+                  .baseline = raw50,
+                  .higher_is_better = false,
+                  .note = "caller thread woken by the AST"});
+      report.Add({.name = "remote lock+unlock pair p50, blocking",
+                  .placement = pl.name,
+                  .value = bench::Percentile(df.sync_pair, 50),
+                  .unit = "us",
+                  .baseline_name = "2x raw TCP ping-pong p50",
+                  .baseline = 2 * raw50,
+                  .higher_is_better = false});
+      report.Add({.name = "local lock+unlock pair p50, blocking",
+                  .placement = pl.name,
+                  .value = bench::Percentile(df.local_pair, 50),
+                  .unit = "us",
+                  .higher_is_better = false,
+                  .note = "mastered on node 1: no message"});
+      report.Add({.name = "lock+unlock pairs/s, 64 chains, in-process",
+                  .placement = pl.name,
+                  .value = df.pipelined_pairs_per_s,
+                  .unit = "ops/s",
+                  .baseline_name = "Redis SET NX+DEL loop (issue 4, 12 us)",
+                  .baseline = 1e6 / 12,
+                  .target = "ratio >= 1 (issue 4)",
+                  .note = "one client, 64 outstanding, median of 5; DATA frames/pair " +
+                          std::to_string(df.pipelined_data_per_pair_x100 / 100) + "." +
+                          std::to_string(df.pipelined_data_per_pair_x100 % 100 / 10)});
+    }
+    if (lockd.empty() || dlm_only) continue;
     LockFigures lf = LockdFigures(lockd, pl, iters / 4, dir, nullptr);
     LockFigures lfd = LockdFigures(lockd, pl, iters / 4, dir, "--delivery-thread");
     if (!lfd.remote.empty()) {
@@ -580,7 +872,7 @@ int main(int argc, char** argv) {
                 .baseline = 1e6 / 12,
                 .target = "ratio >= 1"});
   }
-  if (!lockd.empty() && only_placement.empty()) {
+  if (!lockd.empty() && only_placement.empty() && !dlm_only) {
     double two = 0;
     for (int n : {2, 4, 8}) {
       double r = DisjointThroughput(lockd, n, ncpus, report.quick() ? 0.3 : 1.0, dir);

@@ -35,6 +35,7 @@ enum class LockRank : int {
 
   // net/ (500..699)
   kNetMembership = 500,   // membership view and quorum
+  kNetConnWrite = 540,    // one TCP connection's write side (frames, MAC counter, socket)
   kNetPeer = 550,         // one peer connection's send queue
   kNetDelivery = 560,     // the TCP transport's queue of handler calls (leaf)
   kNetSimScheduler = 600, // SimTransport's scheduler (tests)

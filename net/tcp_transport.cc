@@ -10,10 +10,16 @@
 //                   delivery thread.
 //   Peer            the state of one peer that outlives connections: sequences, the
 //                   queue of unacknowledged messages, held messages (under Peer::mu).
-//   Connection      one TCP connection; every member is touched only on its strand.
-//                   One write in flight; frames are encoded (and MAC'd, in counter order)
-//                   only when a write batch is built. Reads fill one buffer and every
-//                   complete frame in it is handled before the next read.
+//   Connection      one TCP connection. The read side, the timers and the handshake
+//                   state are touched only on its strand; the write side is under its
+//                   wmu_ and runs on whichever thread has something to send (the send
+//                   fast path, docs/wire-protocol.md §12): one write in flight; frames
+//                   are encoded (and MAC'd, in counter order) only when a write batch is
+//                   built, and sent with a non-blocking send() at once, the remainder (if
+//                   the socket is full) by an async_write on the strand. Handler calls
+//                   cork their sends: each connection is written once when the run of
+//                   calls ends (tl_corked). Reads fill one buffer and every complete
+//                   frame in it is handled before the next read.
 //   Delivery        one queue of handler calls (views and messages, in the order they
 //                   were decided under mu_), drained by a Drain() posted to the
 //                   io_context (deliver_on_io_thread, the default; at most one scheduled
@@ -21,9 +27,10 @@
 //                   io_context beside a handler call that blocks (docs/wire-protocol.md
 //                   §12).
 //
-// Lock order (common/lock_rank.h): Impl::mu_ (kNetMembership) before Peer::mu (kNetPeer)
-// before Impl::dq_mu_ (kNetDelivery). No lock is held across an Asio call that may run a
-// handler inline, nor while Drain() or the delivery thread calls the TransportHandler.
+// Lock order (common/lock_rank.h): Impl::mu_ (kNetMembership) before Connection::wmu_
+// (kNetConnWrite) before Peer::mu (kNetPeer) before Impl::dq_mu_ (kNetDelivery). No lock
+// is held across an Asio call that may run a handler inline, nor while Drain() or the
+// delivery thread calls the TransportHandler.
 #include "net/tcp_transport.h"
 
 #include <algorithm>
@@ -76,6 +83,14 @@ Nanos Now() { return Clock::Real()->Now(); }
 }  // namespace
 
 class Connection;
+
+namespace {
+// Corking (docs/wire-protocol.md §12): while this thread makes a run of handler calls
+// (Drain(), the delivery thread), Send() only notes the connection here, and the run
+// writes each noted connection once when it ends: the replies to the messages of one
+// read go out in one send() per peer instead of one each.
+thread_local std::vector<std::shared_ptr<Connection>>* tl_corked = nullptr;
+}  // namespace
 
 struct Peer {
   explicit Peer(const NodeConfig& c) : config(c) {}
@@ -173,7 +188,8 @@ class TcpTransport::Impl {
 
   // Stats.
   std::atomic<uint64_t> st_opened{0}, st_closed{0}, st_protocol{0}, st_corruption{0},
-      st_auth{0}, st_data_sent{0}, st_delivered{0}, st_dups{0}, st_stale{0}, st_views{0}, st_rescues{0};
+      st_auth{0}, st_data_sent{0}, st_delivered{0}, st_dups{0}, st_stale{0}, st_views{0},
+      st_rescues{0}, st_async_writes{0};
 
   asio::io_context io_;  // before every object that uses it: destroyed after them
 
@@ -195,6 +211,8 @@ class TcpTransport::Impl {
   void Drain() EXCLUDES(dq_mu_);
   void Deliver(const DeliveryEvent& ev);
   void RescueLoop() EXCLUDES(dq_mu_);
+  // Writes every connection noted in `corked` and clears it.
+  static void FlushCorked(std::vector<std::shared_ptr<Connection>>* corked);
   void Post(std::vector<std::pair<std::shared_ptr<Connection>, Intent>>* posts);
 
   Strand tick_strand_;
@@ -251,6 +269,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         Guard([&] {
           if (ec) return Close("connect: " + ec.message(), false);
           SetSocketOptions();
+          SetWriteFd();
           hello_.cluster_name = t_->config_.cluster_name;
           hello_.incarnation = t_->incarnation_;
           if (!RandomBytes(hello_.nonce).ok()) return Close("no random nonce", false);
@@ -270,6 +289,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(strand_, [this, self] {
       Guard([&] {
         SetSocketOptions();
+        SetWriteFd();
         ArmHandshakeTimer();
         ReadMore();
       });
@@ -286,15 +306,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  // Wakes the writer from any thread (new DATA queued); coalesced.
+  // New DATA was queued: writes it from the calling thread if no write is in flight
+  // (docs/wire-protocol.md §12, send fast path). Any thread; holds no lock on entry.
+  void WriteNow() EXCLUDES(wmu_) {
+    MutexLock l(&wmu_);
+    MaybeWrite();
+  }
+  // Has the I/O thread write what is queued (coalesced: one post at a time).
   void Kick() {
     if (kick_posted_.exchange(true)) return;
     auto self = shared_from_this();
     asio::post(strand_, [this, self] {
       kick_posted_ = false;
-      Guard([&] { MaybeWrite(); });
+      Guard([&] { WriteNow(); });
     });
   }
+  // Corking (tl_corked): true if the caller must note this connection (first time).
+  bool Cork() { return !corked_.exchange(true); }
+  void Uncork() { corked_ = false; }
 
   void PostClose(std::string reason) {
     auto self = shared_from_this();
@@ -321,9 +350,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  // The descriptor that writes use (§12: writes may come from any thread, under wmu_).
+  void SetWriteFd() EXCLUDES(wmu_) {
+    MutexLock l(&wmu_);
+    wfd_ = sock_.native_handle();
+  }
+
   void SetSocketOptions() {
     boost::system::error_code ec;
     sock_.set_option(tcp::no_delay(true), ec);
+    if (t_->options_.test_send_buffer_bytes > 0) {
+      sock_.set_option(asio::socket_base::send_buffer_size(t_->options_.test_send_buffer_bytes),
+                       ec);
+    }
     auto ep = sock_.remote_endpoint(ec);
     if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
@@ -367,9 +406,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } else {
       COHORT_LOG_INFO("net: connection with {} closed: {}", Who(), reason);
     }
-    boost::system::error_code ec;
-    sock_.shutdown(tcp::socket::shutdown_both, ec);
-    sock_.close(ec);
+    {
+      // Under wmu_: a write from another thread never sees the descriptor closed (and
+      // perhaps reused) under it.
+      MutexLock l(&wmu_);
+      w_open_ = false;
+      w_closed_ = true;
+      wfd_ = -1;
+      boost::system::error_code ec;
+      sock_.shutdown(tcp::socket::shutdown_both, ec);
+      sock_.close(ec);
+    }
     timer_.cancel();
     ack_timer_.cancel();
     if (was_open) ++t_->st_closed;
@@ -532,7 +579,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     SessionKeys k = DeriveSessionKeys(t_->cluster_key_, hello_.nonce, c.nonce,
                                       h.sender, t_->self_);
     recv_key_ = std::make_unique<MacKey>(k.dialer_to_listener);
-    send_key_ = std::make_unique<MacKey>(k.listener_to_dialer);
+    {
+      MutexLock l(&wmu_);
+      send_key_ = std::make_unique<MacKey>(k.listener_to_dialer);
+    }
     Queue({FrameType::kChallenge, challenge_bytes_});
     return Status::OK();
   }
@@ -552,7 +602,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::copy(proof.begin(), proof.end(), r.proof.begin());
     SessionKeys k = DeriveSessionKeys(t_->cluster_key_, hello_.nonce, c->nonce, t_->self_,
                                       peer_->config.id);
-    send_key_ = std::make_unique<MacKey>(k.dialer_to_listener);
+    {
+      MutexLock l(&wmu_);
+      send_key_ = std::make_unique<MacKey>(k.dialer_to_listener);
+    }
     recv_key_ = std::make_unique<MacKey>(k.listener_to_dialer);
     Queue({FrameType::kResponse, EncodeResponse(r)});
     GoOpen(c->incarnation, c->known_incarnation, c->recv_last);
@@ -582,35 +635,48 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
     ++t_->st_opened;
     COHORT_LOG_INFO("net: connection with {} open (incarnation {:x})", Who(), peer_inc);
+    uint64_t resend_from = 0;
     t_->OnOpen(shared_from_this(), peer_, peer_inc, their_known, their_recv_last,
-               &send_cursor_);
+               &resend_from);
+    // Until here a Send() from another thread finds w_open_ false and leaves its DATA
+    // queued; this write takes everything from resend_from on, in sequence order.
+    MutexLock l(&wmu_);
+    send_cursor_ = resend_from;
+    w_open_ = true;
     MaybeWrite();
   }
 
   // §6 rule 3: an ACK frame only when nothing else carries the ack soon: after
   // kAckEvery unacknowledged DATA frames at once, otherwise after kAckDelay (a reply or
   // heartbeat written meanwhile carries it and makes the ACK unnecessary).
-  void ScheduleAck() {
-    ack_pending_ = true;
-    if (++rx_since_ack_ >= kAckEvery) return MaybeWrite();
-    if (ack_timer_armed_) return;
-    ack_timer_armed_ = true;
-    auto self = shared_from_this();
+  void ScheduleAck() EXCLUDES(wmu_) {
+    {
+      MutexLock l(&wmu_);
+      ack_pending_ = true;
+      if (++rx_since_ack_ >= kAckEvery) return MaybeWrite();
+      if (ack_timer_armed_) return;
+      ack_timer_armed_ = true;
+    }
+    auto self = shared_from_this();  // the timer itself is touched on the strand only
     ack_timer_.expires_after(kAckDelay);
     ack_timer_.async_wait(asio::bind_executor(strand_, [this, self](boost::system::error_code) {
-      ack_timer_armed_ = false;
-      Guard([&] { MaybeWrite(); });
+      Guard([&] {
+        MutexLock l(&wmu_);
+        ack_timer_armed_ = false;
+        MaybeWrite();
+      });
     }));
   }
 
   // ---- writing: one write in flight; frames encoded in MAC-counter order ----
-  void Queue(Intent in) {
+  void Queue(Intent in) EXCLUDES(wmu_) {
+    MutexLock l(&wmu_);
     control_.push_back(std::move(in));
     MaybeWrite();
   }
 
   void EncodeOne(FrameType type, uint64_t generation, uint64_t seq, uint64_t ack,
-                 std::span<const uint8_t> payload) {
+                 std::span<const uint8_t> payload) REQUIRES(wmu_) {
     FrameHeader h;
     h.type = type;
     h.sender = t_->self_;
@@ -625,12 +691,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  void MaybeWrite() {
-    if (writing_ || state_ == State::kClosed || peer_ == nullptr) return;
+  // Builds the next batch and writes it, unless a write is in flight. Any thread
+  // (§12): the batch is sent at once with a non-blocking send() from the calling
+  // thread; what the socket does not take goes to an async_write started on the
+  // strand, which calls MaybeWrite() again when done. writing_ covers both, so there is
+  // one write at a time and frames reach the socket in the order their MACs count.
+  void MaybeWrite() REQUIRES(wmu_) {
+    if (writing_ || w_closed_ || wfd_ < 0 || peer_ == nullptr) return;
     batch_.clear();
     uint64_t gen = t_->current_generation_.load();
     uint64_t ack = 0;
-    bool open = state_ == State::kOpen;
+    bool open = w_open_;
     if (open) {
       MutexLock l(&peer_->mu);
       ack = peer_->recv_last;
@@ -667,17 +738,40 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     if (batch_.empty()) return;
+    size_t sent = 0;
+    while (sent < batch_.size()) {
+      ssize_t w = ::send(wfd_, batch_.data() + sent, batch_.size() - sent,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (w > 0) {
+        sent += static_cast<size_t>(w);
+      } else if (w < 0 && errno == EINTR) {
+        continue;
+      } else {
+        break;  // EAGAIN (socket buffer full) or an error: the async write reports it
+      }
+    }
+    if (sent == batch_.size()) return;  // the common case: written, nothing in flight
+    ++t_->st_async_writes;
     writing_ = true;
-    wbuf_.swap(batch_);
+    wbuf_.assign(batch_.begin() + static_cast<long>(sent), batch_.end());
     auto self = shared_from_this();
-    asio::async_write(sock_, asio::buffer(wbuf_),
-                      asio::bind_executor(strand_, [this, self](boost::system::error_code ec, size_t) {
-                        Guard([&] {
-                          writing_ = false;
-                          if (ec) return Close("write: " + ec.message(), false);
-                          MaybeWrite();
-                        });
-                      }));
+    asio::post(strand_, [this, self] {
+      Guard([&] {
+        if (state_ == State::kClosed) return;
+        asio::async_write(
+            sock_, asio::buffer(wbuf_),  // wbuf_ is not touched while writing_
+            asio::bind_executor(strand_, [this, self](boost::system::error_code ec, size_t) {
+              Guard([&] {
+                {
+                  MutexLock l(&wmu_);
+                  writing_ = false;
+                  if (!ec) return MaybeWrite();
+                }
+                Close("write: " + ec.message(), false);
+              });
+            }));
+      });
+    });
   }
 
   TcpTransport::Impl* const t_;
@@ -689,13 +783,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_;
   State state_ = State::kHandshake;
   std::atomic<bool> open_hint_{false};
+  std::atomic<bool> corked_{false};  // noted in some thread's tl_corked list
   std::atomic<bool> kick_posted_{false};
 
   HelloMsg hello_;
   bool got_hello_ = false;
   std::vector<uint8_t> hello_bytes_, challenge_bytes_;
-  std::unique_ptr<MacKey> send_key_, recv_key_;
-  uint64_t send_counter_ = 0, recv_counter_ = 0;
+  std::unique_ptr<MacKey> recv_key_;  // strand
+  uint64_t recv_counter_ = 0;          // strand
 
   std::array<uint8_t, kHeaderBytes> hdr_{};
   FrameHeader hdr_decoded_;
@@ -703,14 +798,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<uint8_t> rbuf_;
   size_t rbeg_ = 0, rend_ = 0;
 
-  std::deque<Intent> control_;
-  bool writing_ = false;
-  bool ack_pending_ = false;
-  int rx_since_ack_ = 0;
-  bool ack_timer_armed_ = false;
   asio::steady_timer ack_timer_{strand_};
-  uint64_t send_cursor_ = 0;  // next DATA sequence to write on this connection
-  std::vector<uint8_t> batch_, wbuf_;
+
+  // The write side: any thread, under wmu_ (§12). Reads, timers and the handshake stay
+  // on the strand.
+  Mutex wmu_{LockRank::kNetConnWrite, "net.conn_write"};
+  int wfd_ GUARDED_BY(wmu_) = -1;           // the socket's descriptor once connected
+  bool w_open_ GUARDED_BY(wmu_) = false;    // handshake done: open-state frames allowed
+  bool w_closed_ GUARDED_BY(wmu_) = false;
+  std::unique_ptr<MacKey> send_key_ GUARDED_BY(wmu_);
+  uint64_t send_counter_ GUARDED_BY(wmu_) = 0;
+  std::deque<Intent> control_ GUARDED_BY(wmu_);
+  bool writing_ GUARDED_BY(wmu_) = false;   // a write is in flight (async remainder)
+  bool ack_pending_ GUARDED_BY(wmu_) = false;
+  int rx_since_ack_ GUARDED_BY(wmu_) = 0;
+  bool ack_timer_armed_ GUARDED_BY(wmu_) = false;
+  uint64_t send_cursor_ GUARDED_BY(wmu_) = 0;  // next DATA sequence to write here
+  std::vector<uint8_t> batch_ GUARDED_BY(wmu_);
+  std::vector<uint8_t> wbuf_;  // the in-flight remainder; owned by the write (writing_)
 };
 
 // ---------------------------------------------------------------------------------
@@ -1069,7 +1174,11 @@ Status TcpTransport::Impl::Send(NodeId to, uint64_t generation, std::vector<uint
   if (payload.size() > Transport::kMaxPayload) {
     return Status::InvalidArgument("payload of " + std::to_string(payload.size()) + " bytes");
   }
+  // After Stop() the I/O threads are gone but sockets may not be closed yet: a direct
+  // write (§12) must not send on them.
+  if (stopping_) return Status::Unavailable("transport stopped");
   std::shared_ptr<Connection> c;
+  bool idle = false;  // nothing unacknowledged to `to`: no exchange in progress
   {
     MutexLock l(&mu_);
     if (generation != membership_.generation()) {
@@ -1086,11 +1195,19 @@ Status TcpTransport::Impl::Send(NodeId to, uint64_t generation, std::vector<uint
     }
     Peer* p = FindPeer(to);
     MutexLock pl(&p->mu);
+    idle = p->unacked.empty();
     p->unacked.push_back(OutMsg{p->next_seq++, generation,
                                 std::make_shared<const std::vector<uint8_t>>(std::move(payload))});
     c = p->conn;
   }
-  if (c) c->Kick();
+  if (!c) return Status::OK();  // written when the connection opens (§6)
+  if (tl_corked != nullptr) {
+    if (c->Cork()) tl_corked->push_back(std::move(c));  // written when the run ends
+  } else if (idle) {
+    c->WriteNow();  // the send fast path: written from this thread (§12)
+  } else {
+    c->Kick();  // a burst: the I/O thread writes what accumulates in one batch
+  }
   return Status::OK();
 }
 
@@ -1110,25 +1227,39 @@ void TcpTransport::Impl::Enqueue(DeliveryEvent ev) {
   asio::post(io_, [this] { Drain(); });
 }
 
+void TcpTransport::Impl::FlushCorked(std::vector<std::shared_ptr<Connection>>* corked) {
+  for (auto& c : *corked) {
+    c->Uncork();  // before the write: a Send() after this point notes it again
+    c->WriteNow();
+  }
+  corked->clear();
+}
+
 void TcpTransport::Impl::Drain() {
   // At most one Drain() is scheduled or running (drain_scheduled_), so handler calls
   // are serialized even with several I/O threads, and each Drain() observes the
   // previous one's effects through dq_mu_.
+  std::vector<std::shared_ptr<Connection>> corked;
+  tl_corked = &corked;
   for (int i = 0; i < kMaxDeliveriesPerDrain; ++i) {
     DeliveryEvent ev;
     {
       MutexLock l(&dq_mu_);
       if (dq_.empty()) {
         drain_scheduled_ = false;
-        return;
+        break;
       }
       ev = std::move(dq_.front());
       dq_.pop_front();
     }
     Deliver(ev);
+    if (i + 1 == kMaxDeliveriesPerDrain) {
+      // Fairness: let reads, writes and ticks queued meanwhile run first.
+      asio::post(io_, [this] { Drain(); });
+    }
   }
-  // Fairness: let reads, writes and ticks queued meanwhile run first.
-  asio::post(io_, [this] { Drain(); });
+  tl_corked = nullptr;
+  FlushCorked(&corked);
 }
 
 void TcpTransport::Impl::Deliver(const DeliveryEvent& ev) {
@@ -1177,17 +1308,32 @@ void TcpTransport::Impl::RescueLoop() {
 }
 
 void TcpTransport::Impl::DeliveryLoop() {
+  std::vector<std::shared_ptr<Connection>> corked;
+  tl_corked = &corked;
   for (;;) {
     DeliveryEvent ev;
+    bool flush = false, stop = false;
     {
       MutexLock l(&dq_mu_);
-      while (dq_.empty() && !dq_stop_) dq_cv_.Wait();
-      if (dq_stop_) return;
-      ev = std::move(dq_.front());
-      dq_.pop_front();
+      if (dq_.empty() && !corked.empty()) {
+        flush = true;  // the run of handler calls ended: write what they sent
+      } else {
+        while (dq_.empty() && !dq_stop_) dq_cv_.Wait();
+        stop = dq_stop_;
+        if (!stop) {
+          ev = std::move(dq_.front());
+          dq_.pop_front();
+        }
+      }
+    }
+    if (stop) break;
+    if (flush) {
+      FlushCorked(&corked);
+      continue;
     }
     Deliver(ev);
   }
+  tl_corked = nullptr;
 }
 
 std::string TcpTransport::Impl::DebugString() const {
@@ -1268,6 +1414,7 @@ TransportStats TcpTransport::stats() const {
   s.stale_dropped = impl_->st_stale;
   s.views_installed = impl_->st_views;
   s.stalled_handler_rescues = impl_->st_rescues;
+  s.async_write_remainders = impl_->st_async_writes;
   return s;
 }
 

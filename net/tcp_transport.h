@@ -16,6 +16,13 @@
 // deliveries wait (stats().stalled_handler_rescues, one WARN line). Without deliver_on_io_thread a
 // delivery thread makes the calls instead (one thread hand-off more each way).
 //
+// Send() writes from the calling thread when the connection has no write in flight (a
+// non-blocking send(); the I/O thread finishes what the socket did not take), so a
+// request costs no thread hand-off on the way out. Sends made by handler calls are
+// written once per connection when the run of handler calls ends (batching the replies
+// to one read). A handler that blocks also holds back what it sent until it returns.
+// docs/wire-protocol.md §12.
+//
 // This header includes no Asio (net/asio.h is private to net/*.cc).
 //
 // Thread safety: every public method may be called from any thread; Start() and Stop()
@@ -43,6 +50,9 @@ struct TcpTransportOptions {
   // TEST only: never drop acknowledged messages and resend every queued message after a
   // reconnect, so that the receiver's duplicate check (§6 rule 2) is exercised.
   bool test_ignore_acks = false;
+  // TEST only: > 0 sets SO_SNDBUF of every connection, so that a direct send() takes
+  // only part of a batch and the I/O thread writes the rest (docs/wire-protocol.md §12).
+  int test_send_buffer_bytes = 0;
 };
 
 // Counters for tests, `cohort status` and logs. Monotonic.
@@ -58,6 +68,7 @@ struct TransportStats {
   uint64_t stale_dropped = 0;       // older generation / not a member
   uint64_t views_installed = 0;
   uint64_t stalled_handler_rescues = 0;  // handler calls that outlasted min(heartbeat/2, 50 ms)
+  uint64_t async_write_remainders = 0;   // batches a direct send() did not finish (§12)
 };
 
 class TcpTransport final : public Transport {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include "tests/net/test_util.h"
 
@@ -21,6 +22,39 @@ TEST(AuthTest, HmacSha256MatchesRfc4231Case2) {
   std::string hex;
   for (uint8_t b : d) hex += "0123456789abcdef"[b >> 4], hex += "0123456789abcdef"[b & 15];
   EXPECT_EQ(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+std::string Hex(const Digest& d) {
+  std::string hex;
+  for (uint8_t b : d) hex += "0123456789abcdef"[b >> 4], hex += "0123456789abcdef"[b & 15];
+  return hex;
+}
+
+TEST(AuthTest, HmacSha256MatchesRfc4231Cases1And6) {
+  // Case 1: a 20-byte key; case 6: a 131-byte key, longer than a block (hashed first).
+  EXPECT_EQ(Hex(MacKey(std::vector<uint8_t>(20, 0x0b)).Mac({Bytes("Hi There")})),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(Hex(MacKey(std::vector<uint8_t>(131, 0xaa))
+                    .Mac({Bytes("Test Using Larger Than Block-Size Key - Hash Key First")})),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+TEST(AuthTest, HmacSha256AgreesWithOpenSslForEveryKeyLength) {
+  // The pads are computed by MacKey itself (net/auth.cc); check them against OpenSSL's
+  // own HMAC around the block size and with a message split across parts.
+  std::vector<uint8_t> msg(300);
+  for (size_t i = 0; i < msg.size(); ++i) msg[i] = static_cast<uint8_t>(i * 7 + 1);
+  for (size_t len = 1; len <= 130; ++len) {
+    std::vector<uint8_t> key(len);
+    for (size_t i = 0; i < len; ++i) key[i] = static_cast<uint8_t>(i * 13 + len);
+    Digest want{};
+    size_t n = 0;
+    ASSERT_NE(EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(),
+                        msg.data(), msg.size(), want.data(), want.size(), &n),
+              nullptr);
+    std::span<const uint8_t> m(msg);
+    EXPECT_EQ(Hex(MacKey(key).Mac({m.first(len), m.subspan(len)})), Hex(want)) << len;
+  }
 }
 
 TEST(AuthTest, ProofsDependOnBothDirectionsAndTranscript) {

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
@@ -189,6 +190,52 @@ TEST_F(TcpTransportTest, MessagesArriveExactlyOnceInOrderAcrossDroppedConnection
   EXPECT_TRUE(ReceivedInOrder(b, 1, kBatches * kPerBatch));
   EXPECT_EQ(b->t->membership().generation, gen);
   EXPECT_GT(a->t->stats().connections_opened, 1u);
+}
+
+// The send fast path (docs/wire-protocol.md §12): Send() writes from the calling
+// thread. Several threads sending at once, with payloads larger than the socket buffer
+// (a direct send() takes part, the I/O thread writes the rest) and a connection dropped
+// meanwhile: every message arrives exactly once, each thread's in its order.
+TEST_F(TcpTransportTest, ConcurrentSendersWritingDirectlyKeepOrderAndExactlyOnce) {
+  MakeFiles(2, /*dead_ms=*/60000);
+  TcpTransportOptions small_buffer;
+  small_buffer.test_send_buffer_bytes = 8192;
+  Node* a = StartNode(1, {}, small_buffer);
+  Node* b = StartNode(2);
+  ASSERT_TRUE(WaitAgree({1, 2}, true));
+  uint64_t gen = a->t->membership().generation;
+  constexpr uint32_t kThreads = 4, kPerThread = 1000;
+  std::atomic<bool> send_failed{false};
+  std::vector<std::thread> senders;
+  for (uint32_t th = 0; th < kThreads; ++th) {
+    senders.emplace_back([&, th] {
+      for (uint32_t i = 0; i < kPerThread; ++i) {
+        // Every 100th message is 256 KiB: more than one send() takes with this buffer.
+        std::vector<uint8_t> p = Index(i, i % 100 == 7 ? 256 * 1024 : 8);
+        EncodeFixed32(p.data() + 4, th);
+        if (!a->t->Send(2, gen, std::move(p)).ok()) send_failed = true;
+        if (th == 0 && i == kPerThread / 2) a->t->TEST_DropConnection(2);
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  EXPECT_FALSE(send_failed);
+  constexpr uint32_t kTotal = kThreads * kPerThread;
+  bool done = b->rec.WaitFor([&] { return b->rec.msgs_locked().size() >= kTotal; });
+  std::vector<Recorder::Msg> msgs = b->rec.Messages();
+  ASSERT_TRUE(done) << "got " << msgs.size() << " of " << kTotal << "\n" << b->t->DebugString();
+  EXPECT_EQ(msgs.size(), kTotal);
+  std::vector<uint32_t> next(kThreads, 0);
+  for (const Recorder::Msg& m : msgs) {
+    ASSERT_EQ(m.from, 1u);
+    ASSERT_GE(m.payload.size(), 8u);
+    uint32_t i = DecodeFixed32(m.payload.data()), th = DecodeFixed32(m.payload.data() + 4);
+    ASSERT_LT(th, kThreads);
+    ASSERT_EQ(i, next[th]) << "thread " << th << " out of order";
+    ++next[th];
+  }
+  EXPECT_EQ(b->t->membership().generation, gen);
+  EXPECT_GT(a->t->stats().async_write_remainders, 0u);  // the I/O thread finished some
 }
 
 TEST_F(TcpTransportTest, ResentDuplicatesAreDroppedByTheReceiver) {
