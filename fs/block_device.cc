@@ -140,12 +140,24 @@ Status FileBlockDevice::WriteAt(uint64_t offset, std::span<const uint8_t> data) 
     }
     done += static_cast<size_t>(n);
   }
+  // Counted only once complete: a Flush() that starts after this returns covers it.
+  write_gen_.fetch_add(1, std::memory_order_acq_rel);
   return Status::OK();
 }
 
 Status FileBlockDevice::Flush() {
+  // Every write counted in `gen` completed before the fdatasync below starts, so a
+  // successful fdatasync makes all of them durable; a write still in flight is counted
+  // later and keeps the next Flush() real.
+  const uint64_t gen = write_gen_.load(std::memory_order_acquire);
+  if (gen == flushed_gen_.load(std::memory_order_acquire)) return Status::OK();
+  device_flushes_.fetch_add(1, std::memory_order_relaxed);
   while (::fdatasync(fd_) != 0) {
     if (errno != EINTR) return Status::FromErrno(errno, "fdatasync " + path_);
+  }
+  // Raise flushed_gen_ to `gen` unless a concurrent Flush() already raised it further.
+  uint64_t cur = flushed_gen_.load(std::memory_order_acquire);
+  while (cur < gen && !flushed_gen_.compare_exchange_weak(cur, gen, std::memory_order_acq_rel)) {
   }
   return Status::OK();
 }

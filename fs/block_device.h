@@ -16,11 +16,17 @@
 // as a power cut would; SetWriteBudget() makes the device "lose power" after N more
 // writes, which lets a test crash at every point of a protocol.
 //
-// Thread safety: both devices are safe for concurrent calls. FileBlockDevice has no
-// mutable state after Open(); MemBlockDevice guards its state with a Mutex of rank
+// FileBlockDevice::Flush() issues no fdatasync when no write of this device completed
+// since the last successful one (an fsync with nothing new, a commit whose data and
+// log writes were all flushed already): a flush only has to cover this process's own
+// writes, and fdatasync of nothing still costs a device cache flush on most disks.
+//
+// Thread safety: both devices are safe for concurrent calls. FileBlockDevice's only
+// mutable state after Open() is its two atomic write/flush generations; MemBlockDevice guards its state with a Mutex of rank
 // kFsBlockDevice (a leaf: no call leaves the device while holding it).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -109,6 +115,9 @@ class FileBlockDevice final : public BlockDevice {
 
   bool direct() const { return direct_; }
   bool is_block_device() const { return is_block_device_; }
+  // fdatasync calls issued by Flush() (for tests: a Flush() with no write since the
+  // last one issues none).
+  uint64_t device_flushes() const { return device_flushes_.load(std::memory_order_relaxed); }
   const std::string& path() const { return path_; }
 
  private:
@@ -119,6 +128,11 @@ class FileBlockDevice final : public BlockDevice {
   const uint64_t size_;
   const bool direct_;
   const bool is_block_device_;
+  // Completed writes (incremented after each WriteAt) and the value of that counter
+  // read before the last successful fdatasync: equal means nothing new to flush.
+  std::atomic<uint64_t> write_gen_{0};
+  std::atomic<uint64_t> flushed_gen_{0};
+  std::atomic<uint64_t> device_flushes_{0};
 };
 
 class MemBlockDevice final : public BlockDevice {

@@ -171,8 +171,16 @@ Result<uint64_t> Journal::Commit(Transaction tx) {
   }
   // 1. Ordered data in place, then 2. flush: the data (and whatever the caller wrote in
   // place before calling) is durable before a commit block can be.
+  // With set_order_noted_writes_only, the flush is skipped when nothing written since
+  // the last commit's flush must precede the commit record (§8.6 step 2).
   if (Status s = WriteInPlace(dev_, tx.ordered_, ctx_.block_size); !s.ok()) return Fail(std::move(s));
-  if (Status s = dev_->Flush(); !s.ok()) return Fail(std::move(s));
+  const uint64_t ordered_gen = ordered_gen_.load(std::memory_order_acquire);
+  if (!order_noted_only_ || !tx.ordered_.empty() || ordered_gen != ordered_flushed_gen_) {
+    if (Status s = dev_->Flush(); !s.ok()) return Fail(std::move(s));
+    ordered_flushed_gen_ = ordered_gen;
+  } else {
+    ++ordering_flushes_skipped_;
+  }
   // 3. Descriptor, images and commit block at the head: consecutive log blocks, so one
   // write (two where the log wraps). They may reach the device in any order: replay
   // accepts the transaction only if the commit block matches the descriptor's crc and
@@ -202,8 +210,10 @@ Result<uint64_t> Journal::Commit(Transaction tx) {
     if (Status s = WriteRun(dev_, LogBlock(pos), a, ctx_.block_size); !s.ok()) return Fail(std::move(s));
     if (Status s = WriteRun(dev_, LogBlock(0), b, ctx_.block_size); !s.ok()) return Fail(std::move(s));
   }
-  // 4. Flush: S is durable.
+  // 4. Flush: S is durable (and so is every in-place write completed before it).
+  const uint64_t gen_before_flush = ordered_gen_.load(std::memory_order_acquire);
   if (Status s = dev_->Flush(); !s.ok()) return Fail(std::move(s));
+  ordered_flushed_gen_ = gen_before_flush;
   // 5. In place (made durable by the next checkpoint's flush), now or, with deferred
   // in-place writes, at the next WriteBack() or checkpoint.
   if (defer_in_place_) {
@@ -280,6 +290,11 @@ Status Journal::CheckpointLocked() {
 uint64_t Journal::next_seq() const {
   MutexLock l(&mu_);
   return next_seq_;
+}
+
+uint64_t Journal::ordering_flushes_skipped() const {
+  MutexLock l(&mu_);
+  return ordering_flushes_skipped_;
 }
 
 uint32_t Journal::used_blocks() const {

@@ -11,8 +11,9 @@
 // overwrites a committed transaction. A survivor recovering a dead node's journal calls
 // Replay() directly, after fencing.
 //
-// Commit() follows §8.6: ordered data in place; Flush; descriptor + images + commit
-// block at the log head in one write; Flush; images in place (or deferred).
+// Commit() follows §8.6: ordered data in place; Flush (skipped when nothing ordered was
+// written, with set_order_noted_writes_only); descriptor + images + commit block at the
+// log head in one write; Flush; images in place (or deferred).
 // Checkpoint() writes deferred images, flushes the in-place writes and then advances
 // the header's tail. Commit() checkpoints by itself when the
 // log is full.
@@ -22,6 +23,7 @@
 // ranks after it). Replay() is static and touches only the device.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -105,6 +107,21 @@ class Journal {
   // (MetaCache does), and a node giving up a lock must WriteBack() before another node
   // reads the device. Set once, before the first Commit().
   void set_defer_in_place(bool on) { defer_in_place_ = on; }
+  // Ordering flush only for noted writes (off by default). Off, Commit() always flushes
+  // before writing the log (step 2 of §8.6): every in-place write made before the call
+  // is durable before the commit record can be. On, it flushes there only when `tx` has
+  // ordered data or NoteOrderedWrite() was called since the last flush of a commit:
+  // the owner notes the in-place writes that must not be overtaken by the metadata
+  // (newly allocated or extended data, zeroing); other in-place writes (an overwrite
+  // of data already mapped, within the size) become durable with the commit's own
+  // flush (step 4), before Commit() returns. Set once, before the first Commit().
+  void set_order_noted_writes_only(bool on) { order_noted_only_ = on; }
+  // Notes that an in-place write the next commit depends on has completed. Thread-safe,
+  // lock-free; call after the write returns.
+  void NoteOrderedWrite() { ordered_gen_.fetch_add(1, std::memory_order_acq_rel); }
+  // Commits that skipped the ordering flush (for tests and benchmarks).
+  uint64_t ordering_flushes_skipped() const EXCLUDES(mu_);
+
   // Writes every pending image in place. IOError fails the journal as Commit() does.
   Status WriteBack() EXCLUDES(mu_);
   // Copies the pending (committed, not yet in place) image of `blkno` into `out` and
@@ -145,6 +162,10 @@ class Journal {
   uint32_t used_ GUARDED_BY(mu_) = 0;  // log blocks between tail and head
   bool failed_ GUARDED_BY(mu_) = false;
   bool defer_in_place_ = false;
+  bool order_noted_only_ = false;
+  std::atomic<uint64_t> ordered_gen_{0};               // NoteOrderedWrite() calls
+  uint64_t ordered_flushed_gen_ GUARDED_BY(mu_) = 0;   // ordered_gen_ before the last flush
+  uint64_t ordering_flushes_skipped_ GUARDED_BY(mu_) = 0;
   // Images of durable transactions not yet written in place (deferred), newest image
   // per block.
   std::map<uint64_t, std::vector<uint8_t>> pending_ GUARDED_BY(mu_);

@@ -87,6 +87,10 @@ Status FileSystem::Start() {
     }
     COHORT_ASSIGN_OR_RETURN(uint64_t start, JournalStart(slot_));
     COHORT_ASSIGN_OR_RETURN(journal_, Journal::Open(dev_, ctx_, start, sb_.block_count, clock_));
+    // The data path notes the in-place writes a commit must not overtake
+    // (NoteOrderedWrite); an overwrite of mapped data within the size needs no flush of
+    // its own before the commit record (docs/filesystem.md §3).
+    journal_->set_order_noted_writes_only(true);
   }
   {
     MutexLock l(&recovery_mu_);

@@ -295,6 +295,11 @@ class FileSystem final : public GlockCallbacks {
                       const std::vector<std::pair<uint64_t, uint32_t>>& to_free,
                       const std::function<void(Inode*)>& also);
   Status WriteData(CachedInode* ci, uint64_t off, std::span<const uint8_t> data);
+  // After an in-place data write that the next commit must not overtake (fresh blocks,
+  // an extension, zeroing): see Journal::set_order_noted_writes_only.
+  void NoteOrderedWrite() {
+    if (journal_) journal_->NoteOrderedWrite();
+  }
   Status ZeroRange(CachedInode* ci, uint64_t off, uint64_t len);
   Status UnshareInline(CachedInode* ci, Reservation& r, MetaCache::Handle& h);
   Result<bool> IsAncestor(uint64_t maybe_ancestor, uint64_t ino);

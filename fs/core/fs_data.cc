@@ -109,6 +109,7 @@ Status FileSystem::UnshareInline(CachedInode* ci, Reservation& r, MetaCache::Han
   std::memset(buf.data(), 0, ctx_.block_size);
   std::memcpy(buf.data(), bytes.data(), std::min<size_t>(bytes.size(), ctx_.block_size));
   COHORT_RETURN_IF_ERROR(dev_->WriteAt(pblk * ctx_.block_size, buf.span()));
+  NoteOrderedWrite();
   Extent e;
   e.logical = 0;
   e.physical = pblk;
@@ -146,12 +147,18 @@ Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint
   };
   std::vector<Run> runs;
   uint64_t hole_blocks = 0;
+  // Must the data be durable before the commit that records this write? Yes when the
+  // commit maps new blocks or extends the size (else a crash could show stale blocks
+  // or zeros the metadata says are data); an overwrite of mapped data within the size
+  // becomes durable with the commit's own flush (docs/filesystem.md §3).
+  bool ordered = is_inline || end > d.size;
   if (!is_inline) {
     for (uint64_t l = first; l <= last;) {
       COHORT_ASSIGN_OR_RETURN(auto m, map.Lookup(d, l, last - l + 1));
       // Unwritten extents are never created by this version (fallocate zeroes); treat
       // one found on disk as mapped and zero-filled by its reader's rule.
       runs.push_back({l, m.pblk, m.len, false});
+      if (m.unwritten) ordered = true;
       if (m.pblk == 0) hole_blocks += m.len;
       l += m.len;
     }
@@ -234,6 +241,7 @@ Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint
     COHORT_RETURN_IF_ERROR(dev_->WriteAt((p0 + (b0 - l0)) * bs,
                                          std::span<const uint8_t>(buf + (b0 - l0) * bs,
                                                                   (b1 - b0 + 1) * bs)));
+    if (ordered || hole_blocks > 0) NoteOrderedWrite();
     i = j;
   }
   d.size = std::max<uint64_t>(d.size, end);
@@ -341,6 +349,7 @@ Status FileSystem::Truncate(CachedInode* ci, uint64_t size) {
       COHORT_RETURN_IF_ERROR(dev_->ReadAt(m.pblk * bs, buf.span()));
       std::memset(buf.data() + size % bs, 0, bs - size % bs);
       COHORT_RETURN_IF_ERROR(dev_->WriteAt(m.pblk * bs, buf.span()));
+      NoteOrderedWrite();
     }
   }
   d.size = size;
@@ -370,6 +379,7 @@ Status FileSystem::ZeroRange(CachedInode* ci, uint64_t off, uint64_t len) {
       }
       std::memset(buf.data() + (pos - b0 * bs), 0, run_end - pos);
       COHORT_RETURN_IF_ERROR(dev_->WriteAt((m.pblk + (b0 - lblk)) * bs, buf.span()));
+      NoteOrderedWrite();
     }
     pos = run_end;
   }

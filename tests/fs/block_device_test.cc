@@ -54,6 +54,35 @@ TEST_F(FileBlockDeviceTest, WriteFlushReadRoundTripsWithUnalignedBuffers) {
   EXPECT_TRUE(std::equal(unaligned.begin(), unaligned.end(), back.begin() + 1));
 }
 
+TEST_F(FileBlockDeviceTest, FlushWithNoWriteSinceTheLastFlushIssuesNoFdatasync) {
+  auto dev = FileBlockDevice::Open(MakeFile(dir_, 1 << 20), {});
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  FileBlockDevice& d = **dev;
+  // Nothing written since open: nothing to make durable.
+  ASSERT_TRUE(d.Flush().ok());
+  EXPECT_EQ(d.device_flushes(), 0u);
+  std::vector<uint8_t> data = Pattern(4096, 5);
+  ASSERT_TRUE(d.WriteAt(0, data).ok());
+  ASSERT_TRUE(d.Flush().ok());
+  EXPECT_EQ(d.device_flushes(), 1u);
+  ASSERT_TRUE(d.Flush().ok());  // nothing new
+  ASSERT_TRUE(d.Flush().ok());
+  EXPECT_EQ(d.device_flushes(), 1u);
+  // A read is not a write.
+  std::vector<uint8_t> back(4096);
+  ASSERT_TRUE(d.ReadAt(0, back).ok());
+  ASSERT_TRUE(d.Flush().ok());
+  EXPECT_EQ(d.device_flushes(), 1u);
+  // Any later write makes the next flush real again.
+  ASSERT_TRUE(d.WriteAt(8192, data).ok());
+  ASSERT_TRUE(d.Flush().ok());
+  EXPECT_EQ(d.device_flushes(), 2u);
+  // A refused write changed nothing and asks for no flush.
+  EXPECT_FALSE(d.WriteAt(1, data).ok());
+  ASSERT_TRUE(d.Flush().ok());
+  EXPECT_EQ(d.device_flushes(), 2u);
+}
+
 TEST_F(FileBlockDeviceTest, MisalignedOrOutOfRangeRequestsAreInvalidArgument) {
   auto dev = FileBlockDevice::Open(MakeFile(dir_, 1 << 20), {});
   ASSERT_TRUE(dev.ok());

@@ -189,6 +189,102 @@ TEST_F(JournalTest, CrashAtEveryWriteOfATransactionReplaysAllOrNothing) {
   EXPECT_GT(saw_new, 0);
 }
 
+TEST_F(JournalTest, OrderingFlushIsSkippedOnlyWhenNoNotedWriteOrOrderedDataPrecedes) {
+  MemBlockDevice dev(kBlocks * 4096);
+  Format(&dev);
+  auto j = Journal::Open(&dev, ctx_, kJournalStart, kBlocks, &clock_);
+  ASSERT_TRUE(j.ok());
+  (*j)->set_defer_in_place(true);
+  (*j)->set_order_noted_writes_only(true);
+  auto metadata_only = [&](uint64_t version) {
+    Journal::Transaction tx;
+    for (uint64_t b : targets_) tx.AddMetadata({b, Meta(b, version, ctx_)});
+    return tx;
+  };
+  // Metadata only, nothing noted: one flush (the commit's own).
+  uint64_t f0 = dev.flushes();
+  ASSERT_TRUE((*j)->Commit(metadata_only(2)).ok());
+  EXPECT_EQ(dev.flushes() - f0, 1u);
+  EXPECT_EQ((*j)->ordering_flushes_skipped(), 1u);
+  // A noted in-place write: two flushes (data before the commit record).
+  ASSERT_TRUE(dev.WriteBlock(kDataBlock, Data(3)).ok());
+  (*j)->NoteOrderedWrite();
+  f0 = dev.flushes();
+  ASSERT_TRUE((*j)->Commit(metadata_only(3)).ok());
+  EXPECT_EQ(dev.flushes() - f0, 2u);
+  // The note was consumed by that flush: the next commit skips it again.
+  f0 = dev.flushes();
+  ASSERT_TRUE((*j)->Commit(metadata_only(4)).ok());
+  EXPECT_EQ(dev.flushes() - f0, 1u);
+  // Ordered data in the transaction always gets the ordering flush.
+  f0 = dev.flushes();
+  ASSERT_TRUE((*j)->Commit(MakeTx(5)).ok());
+  EXPECT_EQ(dev.flushes() - f0, 2u);
+  EXPECT_EQ((*j)->ordering_flushes_skipped(), 2u);
+}
+
+TEST_F(JournalTest, CrashAtEveryWriteKeepsNotedDataBeforeItsCommitAndUnnotedDataOnceCommitted) {
+  // The caller writes two data blocks in place before committing: one noted (a fresh
+  // block the metadata maps: it must be durable whenever the commit is replayed) and
+  // one not (an overwrite: durable once Commit() returned, like the metadata).
+  constexpr uint64_t kOverwritten = kDataBlock + 1;
+  auto run = [&](MemBlockDevice* dev, int64_t budget) -> bool {
+    auto j = Journal::Open(dev, ctx_, kJournalStart, kBlocks, &clock_);
+    EXPECT_TRUE(j.ok());
+    (*j)->set_defer_in_place(true);
+    (*j)->set_order_noted_writes_only(true);
+    dev->SetWriteBudget(budget);
+    if (!dev->WriteBlock(kDataBlock, Data(2)).ok()) return false;
+    (*j)->NoteOrderedWrite();
+    if (!dev->WriteBlock(kOverwritten, Data(0x77)).ok()) return false;
+    Journal::Transaction tx;
+    for (uint64_t b : targets_) tx.AddMetadata({b, Meta(b, 2, ctx_)});
+    return (*j)->Commit(std::move(tx)).ok();
+  };
+  uint64_t writes = 0;
+  {
+    MemBlockDevice dev(kBlocks * 4096);
+    Format(&dev);
+    uint64_t before = dev.writes();
+    ASSERT_TRUE(run(&dev, -1));
+    writes = dev.writes() - before;
+  }
+  ASSERT_GE(writes, 3u);
+  int saw_old = 0, saw_new = 0;
+  for (uint64_t k = 0; k <= writes; ++k) {
+    for (auto mode : {MemBlockDevice::CrashMode::kDropAll, MemBlockDevice::CrashMode::kDropRandom,
+                      MemBlockDevice::CrashMode::kTear}) {
+      for (uint64_t seed = 0; seed < 8; ++seed) {
+        SCOPED_TRACE("crash after " + std::to_string(k) + " writes, mode " +
+                     std::to_string(static_cast<int>(mode)) + ", seed " + std::to_string(seed));
+        MemBlockDevice dev(kBlocks * 4096);
+        Format(&dev);
+        const bool committed = run(&dev, static_cast<int64_t>(k));
+        dev.SimulateCrash(mode, seed);
+        auto st = Journal::Replay(&dev, ctx_, kJournalStart, kBlocks);
+        ASSERT_TRUE(st.ok()) << st.status().ToString();
+        int state = State(&dev, 1, 2);
+        ASSERT_NE(state, -1) << "partial transaction after replay";
+        if (committed) {
+          ASSERT_EQ(state, 1) << "a commit that returned OK was lost";
+        }
+        std::vector<uint8_t> d(4096);
+        if (state == 1) {
+          ASSERT_TRUE(dev.ReadBlock(kDataBlock, 4096, d).ok());
+          ASSERT_EQ(d, Data(2)) << "metadata replayed without its noted data";
+        }
+        if (committed) {
+          ASSERT_TRUE(dev.ReadBlock(kOverwritten, 4096, d).ok());
+          ASSERT_EQ(d, Data(0x77)) << "an overwrite before a returned commit was lost";
+        }
+        (state == 0 ? saw_old : saw_new)++;
+      }
+    }
+  }
+  EXPECT_GT(saw_old, 0);
+  EXPECT_GT(saw_new, 0);
+}
+
 TEST_F(JournalTest, CrashDuringReplayThenReplayAgainGivesTheSameResult) {
   MemBlockDevice dev(kBlocks * 4096);
   Format(&dev);

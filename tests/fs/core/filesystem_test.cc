@@ -335,6 +335,27 @@ TEST_F(FileSystemTest, OrphanLeftByCrashIsFreedAtNextMount) {
   EXPECT_EQ(fs()->GetAttr(e->ino).code(), Code::kStale);
 }
 
+TEST_F(FileSystemTest, FsyncOfAnOverwriteCostsOneFlushAndOfAnAppendTwoAndBothSurviveACrash) {
+  uint64_t ino = Create(root(), "f");
+  Write(ino, 0, std::string(8192, 'a'));  // two extent blocks (past the inline capacity)
+  ASSERT_TRUE(fs()->Fsync(ino, false).ok());
+  // Overwrite of mapped data within the size: the commit's own flush covers the data.
+  Write(ino, 0, std::string(4096, 'b'));
+  uint64_t f0 = t_.dev()->flushes();
+  ASSERT_TRUE(fs()->Fsync(ino, false).ok());
+  EXPECT_EQ(t_.dev()->flushes() - f0, 1u);
+  // An append maps a new block: its data is flushed before the commit record.
+  Write(ino, 8192, std::string(4096, 'c'));
+  f0 = t_.dev()->flushes();
+  ASSERT_TRUE(fs()->Fsync(ino, false).ok());
+  EXPECT_EQ(t_.dev()->flushes() - f0, 2u);
+  t_.Crash(MemBlockDevice::CrashMode::kDropAll, 1);
+  t_.Mount();
+  EXPECT_EQ(Size(ino), 12288u);
+  EXPECT_EQ(Read(ino, 0, 12288),
+            std::string(4096, 'b') + std::string(4096, 'a') + std::string(4096, 'c'));
+}
+
 TEST_F(FileSystemTest, SetgidDirectoryPassesGroupAndBitToChildren) {
   uint64_t d = Mkdir(root(), "shared");
   SetAttrRequest r;
