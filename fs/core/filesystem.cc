@@ -100,7 +100,10 @@ Status FileSystem::Start() {
   ms_ = std::make_unique<MetaCache>(dev_, ctx_, sb_.block_count, journal_.get(), clock_,
                                     options_.meta);
   alloc_ = std::make_unique<Allocator>(ms_.get(), glocks_.get(), sb_, slot_);
-  if (!read_only_) COHORT_RETURN_IF_ERROR(ReclaimOrphans());
+  if (!read_only_) {
+    COHORT_RETURN_IF_ERROR(ReclaimOrphans());
+    orphan_thread_ = std::thread([this] { OrphanLoop(); });
+  }
   COHORT_LOG_INFO("mounted {} ({}), journal slot {}{}", sb_.label.empty() ? "cohort" : sb_.label,
                   sb_.cluster_name, slot_, read_only_ ? ", read-only" : "");
   return Status::OK();
@@ -115,6 +118,12 @@ Status FileSystem::Unmount() {
     recovery_cv_.SignalAll();
   }
   if (recovery_thread_.joinable()) recovery_thread_.join();
+  {
+    MutexLock l(&orphan_mu_);
+    orphan_stop_ = true;
+    orphan_cv_.SignalAll();
+  }
+  if (orphan_thread_.joinable()) orphan_thread_.join();
   Status result;
   {
     MutexLock l(&table_mu_);
@@ -584,6 +593,81 @@ Status FileSystem::ReclaimOrphans() {
     COHORT_ASSIGN_OR_RETURN(nb, alloc_->ReadNodeBlock());
   }
   if (count) COHORT_LOG_INFO("freed {} orphan inode(s) left by an earlier mount", count);
+  return Status::OK();
+}
+
+Result<bool> FileSystem::OnOwnOrphanList(uint64_t ino) {
+  COHORT_ASSIGN_OR_RETURN(std::vector<uint64_t> list, OwnOrphans(UINT64_MAX));
+  return std::find(list.begin(), list.end(), ino) != list.end();
+}
+
+Result<std::vector<uint64_t>> FileSystem::OwnOrphans(uint64_t max) {
+  COHORT_ASSIGN_OR_RETURN(NodeBlock nb, alloc_->ReadNodeBlock());
+  std::vector<uint64_t> out;
+  uint64_t cur = nb.orphan_head;
+  while (cur != 0 && out.size() < max) {
+    if (out.size() > nb.orphan_count + 1) return Status::Corruption("orphan list loops");
+    out.push_back(cur);
+    // Cached under the inode's glock, as Load does (a block cached with no owner would
+    // outlive the glock and hide another node's later changes to the inode).
+    InodeRef ci = Get(cur);
+    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(cur, OwnerOf(ci)));
+    COHORT_ASSIGN_OR_RETURN(Inode p, DecodeInode(block, cur, ctx_, sb_.block_count));
+    cur = p.orphan_next;
+  }
+  return out;
+}
+
+void FileSystem::OrphanLoop() {
+  while (true) {
+    {
+      MutexLock l(&orphan_mu_);
+      if (!orphan_stop_) (void)orphan_cv_.WaitFor(kOrphanPassPeriod);
+      if (orphan_stop_) return;
+    }
+    Status s = OrphanPass();
+    if (!s.ok()) COHORT_LOG_WARN("orphan pass: {} (tried again later)", s.ToString());
+  }
+}
+
+Status FileSystem::OrphanPass() {
+  // Bounded work per pass: the first kOrphansPerPass entries of this node's list. An
+  // entry that cannot be freed yet (open somewhere) stays and is tried again next pass.
+  COHORT_ASSIGN_OR_RETURN(std::vector<uint64_t> list, OwnOrphans(kOrphansPerPass));
+  uint64_t freed = 0;
+  for (uint64_t ino : list) {
+    InodeRef ci = Get(ino);
+    {
+      MutexLock l(&table_mu_);
+      if (ci->nopen > 0) continue;  // open here: our own last Release frees it
+    }
+    // Both try-locks (NOQUEUE), so the order of §2.2 cannot deadlock. A failed try on
+    // `o` sends the holders a BAST: an idle cached PR goes at once (locking.md §2.6),
+    // an open one when its node's last close releases it.
+    auto oh = glocks_->Acquire(ci->open_gl, HolderMode::kExclusive, /*try_only=*/true);
+    if (!oh.ok()) {
+      if (oh.code() == Code::kWouldBlock) continue;
+      return oh.status();
+    }
+    auto ih = glocks_->Acquire(ci->gl, HolderMode::kExclusive, /*try_only=*/true);
+    if (!ih.ok()) {
+      if (ih.code() == Code::kWouldBlock) continue;
+      return ih.status();
+    }
+    Status ls = Load(ci);
+    if (ls.Is(Code::kStale)) continue;  // already freed
+    COHORT_RETURN_IF_ERROR(ls);
+    if (ci->disk.nlink != 0 || !(ci->disk.flags & kInodeOrphan)) continue;
+    {
+      MutexLock l(&table_mu_);
+      if (ci->nopen > 0) continue;
+    }
+    COHORT_ASSIGN_OR_RETURN(bool own, OnOwnOrphanList(ino));
+    if (!own) continue;
+    COHORT_RETURN_IF_ERROR(FreeInode(ci));
+    freed += 1;
+  }
+  if (freed) COHORT_LOG_DEBUG("orphan pass freed {} inode(s) closed elsewhere", freed);
   return Status::OK();
 }
 

@@ -13,9 +13,10 @@
 // Lookup counts follow fuse_lowlevel.h: every successful Lookup/Create/Mknod/Mkdir/
 // Symlink/Link (and every entry ReadDirPlus returns) adds one to the inode's count,
 // Forget() subtracts; an inode's in-memory state may go only when the count and the
-// open count are both zero. An inode unlinked while open stays (on this node's orphan
-// list) until the last Release(); a crash leaves it on the list and the next mount (or
-// the node recovering the journal) frees it.
+// open count are both zero. An inode unlinked while open stays (on the unlinking node's
+// orphan list) until its last Release() there, or, if other nodes had it open, until
+// that node's orphan pass finds it closed everywhere (docs/filesystem.md §7); a crash
+// leaves it on the list and the next mount (or the node recovering the journal) frees it.
 //
 // Thread safety: every method may be called concurrently from FUSE worker threads.
 // Operations take glock holders in the order of docs/locking.md §2.2, then reserve
@@ -273,8 +274,9 @@ class FileSystem final : public GlockCallbacks {
   // device read, under try-locked shared holders of their glocks.
   void ReadAheadInodes(const std::vector<uint64_t>& inos);
   static constexpr uint64_t kInodeReadahead = 32;  // inode numbers per readahead window
-  // Frees an inode without links unless it is open on this node or another one (then
-  // the last Release frees it). REQUIRES: ci's glock held EX.
+  // Frees an inode without links unless it is open on this node or another one, or is
+  // on another node's orphan list (then the owner's last Release or orphan pass frees
+  // it, and this node gives up its open glock at once). REQUIRES: ci's glock held EX.
   Status FreeIfUnused(CachedInode* ci);
   // Drops one link of `ci` (already removed from its directory) inside `h`.
   Status DropLink(MetaCache::Handle& h, Reservation& r, CachedInode* ci, bool is_dir);
@@ -288,6 +290,19 @@ class FileSystem final : public GlockCallbacks {
   Status OrphanAdd(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
   Status OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
   Status ReclaimOrphans();
+  // This node's orphan list, the first `max` entries (read through the meta cache).
+  Result<std::vector<uint64_t>> OwnOrphans(uint64_t max);
+  Result<bool> OnOwnOrphanList(uint64_t ino);
+  // The periodic orphan pass (docs/filesystem.md §7): frees the inodes on this node's
+  // list that no node has open any more.
+  void OrphanLoop() EXCLUDES(orphan_mu_);
+  Status OrphanPass();
+  static constexpr std::chrono::milliseconds kOrphanPassPeriod{1000};
+  static constexpr uint64_t kOrphansPerPass = 32;
+  Mutex orphan_mu_{LockRank::kUnranked, "fs.orphans"};
+  CondVar orphan_cv_{&orphan_mu_};
+  bool orphan_stop_ GUARDED_BY(orphan_mu_) = false;
+  std::thread orphan_thread_;
   Status Truncate(CachedInode* ci, uint64_t size);
   // Rebuilds the extent tree from `remain`, frees the runs `to_free`, applies `also` to
   // the inode and stores it, in one transaction. REQUIRES: ci's glock held EX.

@@ -124,14 +124,26 @@ void FileSystem::ReadAheadInodes(const std::vector<uint64_t>& inos) {
 
 Status FileSystem::FreeIfUnused(CachedInode* ci) {
   // Free now unless it is open here or on another node (the open glock tells); else it
-  // stays on the orphan list until the last close.
+  // stays on the orphan list until the last close, or until the owner's orphan pass
+  // (docs/filesystem.md §7). Only the node whose orphan list holds the inode frees it;
+  // any other node gives up its open glock at once, so that the owner's EX try-lock
+  // succeeds.
   {
     MutexLock l(&table_mu_);
     if (ci->nopen > 0) return Status::OK();
   }
+  if (ci->disk.flags & kInodeOrphan) {
+    COHORT_ASSIGN_OR_RETURN(bool own, OnOwnOrphanList(ci->ino));
+    if (!own) {
+      glocks_->ReleaseWhenIdle(ci->open_gl);
+      return Status::OK();
+    }
+  }
   auto oh = glocks_->Acquire(ci->open_gl, HolderMode::kExclusive, /*try_only=*/true);
   if (oh.ok()) return FreeInode(ci);
-  return oh.code() == Code::kWouldBlock ? Status::OK() : oh.status();
+  if (oh.code() != Code::kWouldBlock) return oh.status();
+  glocks_->ReleaseWhenIdle(ci->open_gl);
+  return Status::OK();
 }
 
 Result<EntryInfo> FileSystem::Lookup(const OpContext& c, uint64_t parent,

@@ -4,14 +4,20 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -134,6 +140,123 @@ TEST_F(ClusterMountTest, KilledNodesJournalIsReplayedBySurvivorsWhoCarryOn) {
   ASSERT_TRUE(c_.Start(3)) << c_.ReadLog(3);
   EXPECT_EQ(ReadFile(c_.path(3, "after")), "after the crash");
   EXPECT_EQ(ReadFile(c_.path(3, "from3")), "written on node 3");
+}
+
+// Unlinked while open on another node (issue 7, docs/filesystem.md §7).
+uint64_t FreeBlocks(const std::string& mnt) {
+  struct statvfs v;
+  if (statvfs(mnt.c_str(), &v) != 0) {
+    ADD_FAILURE() << "statvfs " << mnt << ": " << strerror(errno);
+    return 0;
+  }
+  return v.f_bfree;
+}
+
+// Polls node `node`'s statfs for up to 10 s until at least `want` blocks are free.
+uint64_t WaitForFreeBlocks(CohortCluster& c, int node, uint64_t want) {
+  uint64_t got = 0;
+  for (int i = 0; i < 100; ++i) {
+    got = FreeBlocks(c.mnt(node));
+    if (got >= want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return got;
+}
+
+std::vector<char> Pattern(size_t n, char seed) {
+  std::vector<char> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<char>(seed + i % 251);
+  return v;
+}
+
+constexpr size_t kOrphanBytes = 2 << 20;  // 2 MiB: 512 blocks of 4 KiB
+constexpr uint64_t kSlack = 16;           // blocks a directory may keep after the unlink
+
+// Closes the descriptor at scope exit (a failed assertion must not leave a mount busy).
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+// statfs counts are the global ones plus every node's delta; a node sees its own delta at
+// once and another node's once that node has checkpointed it. So the file is created on
+// node 2 (the unlinking node, which owns the orphan and frees it): node 2's statfs shows
+// its space used, then free again.
+TEST_F(ClusterMountTest, FileUnlinkedOnAnotherNodeStaysUsableAndIsFreedAfterItsLastClose) {
+  const uint64_t base = FreeBlocks(c_.mnt(2));
+  auto a = Pattern(kOrphanBytes, 'a');
+  {
+    Fd w{open(c_.path(2, "held").c_str(), O_CREAT | O_WRONLY, 0644)};
+    ASSERT_GE(w.fd, 0) << strerror(errno);
+    ASSERT_EQ(pwrite(w.fd, a.data(), a.size(), 0), static_cast<ssize_t>(a.size()));
+  }
+  ASSERT_LT(FreeBlocks(c_.mnt(2)) + kOrphanBytes / 4096 / 2, base)
+      << "the file's blocks are not counted as used";
+
+  // Node 1 opens it and writes; node 2 unlinks it.
+  Fd f{open(c_.path(1, "held").c_str(), O_RDWR)};
+  ASSERT_GE(f.fd, 0) << strerror(errno);
+  ASSERT_EQ(pwrite(f.fd, "XYZ", 3, 4096), 3);
+  std::copy_n("XYZ", 3, a.begin() + 4096);
+  ASSERT_EQ(unlink(c_.path(2, "held").c_str()), 0) << strerror(errno);
+  struct stat st;
+  EXPECT_NE(stat(c_.path(2, "held").c_str(), &st), 0);
+  EXPECT_NE(stat(c_.path(1, "held").c_str(), &st), 0);
+
+  // Node 1 keeps reading and writing it (inside its size: an append by node 1 after the
+  // unlink is not yet freed, docs/filesystem.md §7 "Known limit").
+  auto b = Pattern(kOrphanBytes / 4, 'b');
+  ASSERT_EQ(pwrite(f.fd, b.data(), b.size(), kOrphanBytes / 2), static_cast<ssize_t>(b.size()));
+  std::copy(b.begin(), b.end(), a.begin() + kOrphanBytes / 2);
+  ASSERT_EQ(pwrite(f.fd, "UVW", 3, 8192), 3);
+  std::copy_n("UVW", 3, a.begin() + 8192);
+  std::vector<char> back(kOrphanBytes);
+  ASSERT_EQ(pread(f.fd, back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), back.begin()));
+  ASSERT_EQ(fsync(f.fd), 0);
+  ASSERT_EQ(fstat(f.fd, &st), 0);
+  EXPECT_EQ(st.st_nlink, 0u);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), back.size());
+
+  // Still open on node 1: its space is not free, also after several orphan passes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_LT(FreeBlocks(c_.mnt(2)) + kOrphanBytes / 4096 / 2, base);
+  ASSERT_EQ(pread(f.fd, back.data(), 3, 4096), 3);
+  EXPECT_EQ(std::string(back.data(), 3), "XYZ");
+
+  ASSERT_EQ(close(f.fd), 0);
+  f.fd = -1;
+  uint64_t after = WaitForFreeBlocks(c_, 2, base - kSlack);
+  EXPECT_GE(after, base - kSlack) << "the unlinked file's blocks did not come back after its "
+                                     "last close on another node\n"
+                                  << c_.ReadLog(1) << c_.ReadLog(2);
+}
+
+// The other node closed the file just before the unlink: its open glock is still cached
+// (PR), so the unlinking node's try-lock fails and the inode goes on the orphan list.
+TEST_F(ClusterMountTest, FileClosedOnAnotherNodeJustBeforeTheUnlinkIsFreed) {
+  const uint64_t base = FreeBlocks(c_.mnt(2));
+  for (int round = 0; round < 3; ++round) {
+    std::string name = "closed" + std::to_string(round);
+    auto a = Pattern(kOrphanBytes, static_cast<char>('a' + round));
+    {
+      Fd w{open(c_.path(2, name).c_str(), O_CREAT | O_WRONLY, 0644)};
+      ASSERT_GE(w.fd, 0) << strerror(errno);
+      ASSERT_EQ(pwrite(w.fd, a.data(), a.size(), 0), static_cast<ssize_t>(a.size()));
+    }
+    {
+      Fd r{open(c_.path(1, name).c_str(), O_RDWR)};
+      ASSERT_GE(r.fd, 0) << strerror(errno);
+      ASSERT_EQ(pwrite(r.fd, "XYZ", 3, 0), 3);
+    }
+    ASSERT_EQ(unlink(c_.path(2, name).c_str()), 0) << strerror(errno);
+  }
+  uint64_t after = WaitForFreeBlocks(c_, 2, base - kSlack);
+  EXPECT_GE(after, base - kSlack) << "files closed on node 1 and unlinked on node 2 were not "
+                                     "freed\n"
+                                  << c_.ReadLog(1) << c_.ReadLog(2);
 }
 
 }  // namespace
