@@ -316,14 +316,20 @@ Status DirRemove(Inode* dir, std::string_view name, MetaStore& store) {
   HashedDir h(*dir, store);
   COHORT_RETURN_IF_ERROR(h.LoadRoot());
   COHORT_ASSIGN_OR_RETURN(uint64_t blk, h.LeafFor(HashTableIndex(NameHash(name), dir->dir_depth)));
+  // Each leaf of the chain is edited in place (DirLeafRemoveInPlace): no decode of every
+  // entry and no re-encode per removal.
+  std::vector<uint8_t> b;
   for (int guard = 0; blk != 0 && guard < 1 << 20; ++guard) {
-    COHORT_ASSIGN_OR_RETURN(DirLeaf l, h.ReadLeaf(blk));
-    if (l.Remove(name).ok()) {
-      COHORT_RETURN_IF_ERROR(h.WriteLeaf(blk, l));
+    COHORT_RETURN_IF_ERROR(store.Read(blk, &b));
+    uint64_t next = 0;
+    Status s = DirLeafRemoveInPlace(b, blk, store.context(), dir->ino, name, &next);
+    if (s.ok()) {
+      COHORT_RETURN_IF_ERROR(store.Write({blk, std::move(b)}));
       --dir->dir_entries;
       return WriteInode(*dir, store);
     }
-    blk = l.next;
+    if (!s.Is(Code::kNotFound)) return s;
+    blk = next;
   }
   return Status::NotFound(std::string(name));
 }
