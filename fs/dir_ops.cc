@@ -89,9 +89,15 @@ class HashedDir {
     if (phys_out) *phys_out = phys;
     return DecodeDirTableBlock(b, phys, ctx_, store_.block_count());
   }
+  // Decodes only the one table entry it needs (the block is still checked whole).
   Result<uint64_t> LeafFor(uint64_t index) {
-    COHORT_ASSIGN_OR_RETURN(auto t, ReadTableBlock(index / per_block_, nullptr));
-    uint64_t leaf = t[index % per_block_];
+    COHORT_ASSIGN_OR_RETURN(uint64_t phys, TableBlock(index / per_block_));
+    COHORT_RETURN_IF_ERROR(store_.Read(phys, &table_buf_));
+    COHORT_RETURN_IF_ERROR(CheckBlock(table_buf_, BlockType::kDirTable, phys, ctx_));
+    uint64_t leaf = DecodeFixed64(table_buf_.data() + kHeaderSize + 8 * (index % per_block_));
+    if (leaf >= store_.block_count()) {
+      return Status::Corruption("dir table " + std::to_string(phys) + ": pointer out of range");
+    }
     if (leaf == 0) return Status::Corruption("hashed dir: empty table slot");
     return leaf;
   }
@@ -176,6 +182,7 @@ class HashedDir {
   const BlockContext ctx_;
   const uint64_t per_block_;
   ExtentNode root_;
+  std::vector<uint8_t> table_buf_;
 };
 
 Status WriteInode(const Inode& dir, MetaStore& store) {
