@@ -89,9 +89,15 @@ class HashedDir {
     if (phys_out) *phys_out = phys;
     return DecodeDirTableBlock(b, phys, ctx_, store_.block_count());
   }
+  // Decodes only the one table entry it needs (the block is still checked whole).
   Result<uint64_t> LeafFor(uint64_t index) {
-    COHORT_ASSIGN_OR_RETURN(auto t, ReadTableBlock(index / per_block_, nullptr));
-    uint64_t leaf = t[index % per_block_];
+    COHORT_ASSIGN_OR_RETURN(uint64_t phys, TableBlock(index / per_block_));
+    COHORT_RETURN_IF_ERROR(store_.Read(phys, &table_buf_));
+    COHORT_RETURN_IF_ERROR(CheckBlock(table_buf_, BlockType::kDirTable, phys, ctx_));
+    uint64_t leaf = DecodeFixed64(table_buf_.data() + kHeaderSize + 8 * (index % per_block_));
+    if (leaf >= store_.block_count()) {
+      return Status::Corruption("dir table " + std::to_string(phys) + ": pointer out of range");
+    }
     if (leaf == 0) return Status::Corruption("hashed dir: empty table slot");
     return leaf;
   }
@@ -176,6 +182,7 @@ class HashedDir {
   const BlockContext ctx_;
   const uint64_t per_block_;
   ExtentNode root_;
+  std::vector<uint8_t> table_buf_;
 };
 
 Status WriteInode(const Inode& dir, MetaStore& store) {
@@ -316,14 +323,20 @@ Status DirRemove(Inode* dir, std::string_view name, MetaStore& store) {
   HashedDir h(*dir, store);
   COHORT_RETURN_IF_ERROR(h.LoadRoot());
   COHORT_ASSIGN_OR_RETURN(uint64_t blk, h.LeafFor(HashTableIndex(NameHash(name), dir->dir_depth)));
+  // Each leaf of the chain is edited in place (DirLeafRemoveInPlace): no decode of every
+  // entry and no re-encode per removal.
+  std::vector<uint8_t> b;
   for (int guard = 0; blk != 0 && guard < 1 << 20; ++guard) {
-    COHORT_ASSIGN_OR_RETURN(DirLeaf l, h.ReadLeaf(blk));
-    if (l.Remove(name).ok()) {
-      COHORT_RETURN_IF_ERROR(h.WriteLeaf(blk, l));
+    COHORT_RETURN_IF_ERROR(store.Read(blk, &b));
+    uint64_t next = 0;
+    Status s = DirLeafRemoveInPlace(b, blk, store.context(), dir->ino, name, &next);
+    if (s.ok()) {
+      COHORT_RETURN_IF_ERROR(store.Write({blk, std::move(b)}));
       --dir->dir_entries;
       return WriteInode(*dir, store);
     }
-    blk = l.next;
+    if (!s.Is(Code::kNotFound)) return s;
+    blk = next;
   }
   return Status::NotFound(std::string(name));
 }

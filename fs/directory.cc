@@ -2,6 +2,7 @@
 #include "fs/directory.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "common/coding.h"
@@ -153,6 +154,57 @@ std::vector<uint8_t> DirLeaf::Encode(uint64_t blkno, const BlockContext& ctx) co
   }
   SealBlock(b, BlockType::kDirLeaf, blkno, ctx);
   return b;
+}
+
+Status DirLeafRemoveInPlace(std::span<uint8_t> block, uint64_t blkno, const BlockContext& ctx,
+                            uint64_t dir_ino, std::string_view name, uint64_t* next) {
+  COHORT_RETURN_IF_ERROR(CheckBlock(block, BlockType::kDirLeaf, blkno, ctx));
+  uint8_t* p = block.data();
+  const uint16_t depth = DecodeFixed16(p + 32);
+  const uint16_t count = DecodeFixed16(p + 34);
+  const uint32_t used = DecodeFixed32(p + 36);
+  const uint64_t nxt = DecodeFixed64(p + 40);
+  const uint64_t owner = DecodeFixed64(p + 48);
+  auto corrupt = [&](const char* why) {
+    return Status::Corruption("dir leaf " + std::to_string(blkno) + ": " + why);
+  };
+  if (depth > 32) return corrupt("depth > 32");
+  if (used > block.size() - kLeafHeaderSize) return corrupt("used too large");
+  if (owner == 0 || nxt == blkno) return corrupt("bad links");
+  if (owner != dir_ino) return Status::Corruption("dir leaf of another directory");
+  uint8_t* entries = p + kLeafHeaderSize;
+  size_t pos = 0, found_at = 0, found_size = 0;
+  uint32_t seen = 0;
+  bool found = false;
+  while (pos < used) {
+    if (pos + kDirEntryHeaderSize > used) return corrupt("truncated entry");
+    const size_t len = entries[pos + 13];
+    if (len == 0 || pos + kDirEntryHeaderSize + len > used) return corrupt("bad entry length");
+    if (DecodeFixed64(entries + pos) == 0) return corrupt("directory entry with inode 0");
+    if (entries[pos + 12] > static_cast<uint8_t>(DirentType::kSock)) {
+      return corrupt("directory entry with unknown type");
+    }
+    std::string_view n(reinterpret_cast<const char*>(entries + pos + kDirEntryHeaderSize), len);
+    if (!found && n == name) {
+      if (DecodeFixed32(entries + pos + 8) != NameHash(name)) {
+        return corrupt("directory entry: wrong hash");
+      }
+      found = true;
+      found_at = pos;
+      found_size = kDirEntryHeaderSize + len;
+    }
+    pos += kDirEntryHeaderSize + len;
+    ++seen;
+  }
+  if (seen != count) return corrupt("count mismatch");
+  *next = nxt;
+  if (!found) return Status::NotFound(std::string(name));
+  std::memmove(entries + found_at, entries + found_at + found_size, used - found_at - found_size);
+  std::memset(entries + used - found_size, 0, found_size);
+  EncodeFixed16(p + 34, static_cast<uint16_t>(count - 1));
+  EncodeFixed32(p + 36, static_cast<uint32_t>(used - found_size));
+  SealBlock(block, BlockType::kDirLeaf, blkno, ctx);
+  return Status::OK();
 }
 
 Result<DirLeaf> DecodeDirLeaf(std::span<const uint8_t> block, uint64_t blkno,

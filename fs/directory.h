@@ -88,6 +88,15 @@ struct DirLeaf {
 Result<DirLeaf> DecodeDirLeaf(std::span<const uint8_t> block, uint64_t blkno,
                               const BlockContext& ctx);
 
+// Removes `name` from the leaf block `block` (blkno, of directory dir_ino) in place: the
+// entries after it move down, the freed tail is zeroed and the block is resealed, without
+// decoding every entry (unlink's hot path). Checks the block first (CheckBlock, the
+// header, each entry's framing, inode and type, the count and used bytes; Corruption
+// otherwise). NotFound if the name is not in this leaf; *next is set to the leaf's next
+// pointer in every non-error case.
+Status DirLeafRemoveInPlace(std::span<uint8_t> block, uint64_t blkno, const BlockContext& ctx,
+                            uint64_t dir_ino, std::string_view name, uint64_t* next);
+
 // The table index for hash h in a table of 2^dir_depth entries (§7.2).
 inline uint64_t HashTableIndex(uint32_t h, uint16_t dir_depth) {
   return dir_depth == 0 ? 0 : (h >> (32 - dir_depth));

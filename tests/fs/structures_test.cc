@@ -176,6 +176,63 @@ TEST(DirectoryTest, LeafReportsNoSpaceWhenFull) {
   EXPECT_TRUE(DecodeDirLeaf(l.Encode(77, kCtx), 77, kCtx).ok());
 }
 
+TEST(DirectoryTest, LeafRemoveInPlaceMatchesDecodeRemoveEncode) {
+  DirLeaf l;
+  l.dir_inode = 5;
+  l.next = 900;
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(l.Insert({100u + i, DirentType::kFile, "name" + std::to_string(i)}, 4096).ok());
+  }
+  std::vector<uint8_t> b = l.Encode(77, kCtx);
+  uint64_t next = 0;
+  ASSERT_TRUE(DirLeafRemoveInPlace(b, 77, kCtx, 5, "name17", &next).ok());
+  EXPECT_EQ(next, 900u);
+  DirLeaf want = l;
+  ASSERT_TRUE(want.Remove("name17").ok());
+  EXPECT_EQ(b, want.Encode(77, kCtx));  // byte for byte what the full re-encode gives
+  auto back = DecodeDirLeaf(b, 77, kCtx);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->entries.size(), 39u);
+  EXPECT_FALSE(back->Lookup("name17").has_value());
+  // Absent name: NotFound, next still reported, the block untouched.
+  std::vector<uint8_t> before = b;
+  EXPECT_EQ(DirLeafRemoveInPlace(b, 77, kCtx, 5, "name17", &next).code(), Code::kNotFound);
+  EXPECT_EQ(b, before);
+  // The last entry and then every entry.
+  ASSERT_TRUE(DirLeafRemoveInPlace(b, 77, kCtx, 5, "name39", &next).ok());
+  for (int i = 0; i < 39; ++i) {
+    if (i == 17) continue;
+    ASSERT_TRUE(DirLeafRemoveInPlace(b, 77, kCtx, 5, "name" + std::to_string(i), &next).ok());
+  }
+  auto empty = DecodeDirLeaf(b, 77, kCtx);
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE(empty->entries.empty());
+}
+
+TEST(DirectoryTest, LeafRemoveInPlaceRejectsDamagedLeaf) {
+  DirLeaf l;
+  l.dir_inode = 5;
+  ASSERT_TRUE(l.Insert({100, DirentType::kFile, "a"}, 4096).ok());
+  ASSERT_TRUE(l.Insert({101, DirentType::kFile, "b"}, 4096).ok());
+  uint64_t next = 0;
+  std::vector<uint8_t> b = l.Encode(77, kCtx);
+  EXPECT_EQ(DirLeafRemoveInPlace(b, 77, kCtx, 6, "a", &next).code(), Code::kCorruption);
+  EXPECT_EQ(DirLeafRemoveInPlace(b, 78, kCtx, 5, "a", &next).code(), Code::kCorruption);
+  // A name length that runs past the used bytes, resealed so only the framing is wrong.
+  b[kLeafHeaderSize + 13] = 200;
+  SealBlock(b, BlockType::kDirLeaf, 77, kCtx);
+  EXPECT_EQ(DirLeafRemoveInPlace(b, 77, kCtx, 5, "b", &next).code(), Code::kCorruption);
+  // A count that disagrees with the entries.
+  b = l.Encode(77, kCtx);
+  b[34] = 7;
+  SealBlock(b, BlockType::kDirLeaf, 77, kCtx);
+  EXPECT_EQ(DirLeafRemoveInPlace(b, 77, kCtx, 5, "a", &next).code(), Code::kCorruption);
+  // A flipped byte without resealing: the checksum.
+  b = l.Encode(77, kCtx);
+  b[kLeafHeaderSize + 14] ^= 1;
+  EXPECT_EQ(DirLeafRemoveInPlace(b, 77, kCtx, 5, "a", &next).code(), Code::kCorruption);
+}
+
 TEST(ExtentTest, InsertMergesContiguousAndRejectsOverlap) {
   ExtentNode n = Inode::EmptyExtentRoot(4096);
   ASSERT_TRUE(InsertExtent(&n, {0, 100, 4, 0}).ok());
