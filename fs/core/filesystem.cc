@@ -562,7 +562,7 @@ Status FileSystem::OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInod
       uint64_t cur = nb->orphan_head;
       for (uint64_t steps = 0; cur != 0; ++steps) {
         if (steps > nb->orphan_count + 1) return Status::Corruption("orphan list loops");
-        COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(cur));
+        COHORT_ASSIGN_OR_RETURN(auto block, ms_->Peek(cur));  // no glock: keep no copy
         COHORT_ASSIGN_OR_RETURN(Inode p, DecodeInode(block, cur, ctx_, sb_.block_count));
         if (p.orphan_next == ci->ino) {
           p.orphan_next = next;
@@ -608,10 +608,11 @@ Result<std::vector<uint64_t>> FileSystem::OwnOrphans(uint64_t max) {
   while (cur != 0 && out.size() < max) {
     if (out.size() > nb.orphan_count + 1) return Status::Corruption("orphan list loops");
     out.push_back(cur);
-    // Cached under the inode's glock, as Load does (a block cached with no owner would
-    // outlive the glock and hide another node's later changes to the inode).
-    InodeRef ci = Get(cur);
-    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(cur, OwnerOf(ci)));
+    // Without the inode's glock: Peek keeps no copy. (A copy cached here, even under the
+    // inode's owner, would outlive nothing: the glock is not held, so no demotion would
+    // drop it, and a later Load under the glock would trust it and miss another node's
+    // changes, e.g. blocks it appended to the unlinked file.)
+    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Peek(cur));
     COHORT_ASSIGN_OR_RETURN(Inode p, DecodeInode(block, cur, ctx_, sb_.block_count));
     cur = p.orphan_next;
   }
