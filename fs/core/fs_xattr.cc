@@ -156,6 +156,8 @@ Status FileSystem::SetXattr(const OpContext& c, uint64_t ino, std::string_view n
       }
       return StoreXattrs(ci, set);
     }
+    const uint32_t old_mode = d.mode;
+    const int64_t old_ctime = d.ctime_ns;
     if (!a.empty()) {
       d.mode = (d.mode & ~0777u) | acl::ModeBits(a);
       if (c.uid != 0 && c.gid != d.gid) d.mode &= ~uint32_t{S_ISGID};
@@ -166,12 +168,19 @@ Status FileSystem::SetXattr(const OpContext& c, uint64_t ino, std::string_view n
       set.attrs[std::string(name)] = acl::Encode(a);
     }
     d.ctime_ns = Now();
+    Status s;
     if (set.attrs.empty() && d.xattr_blkno == 0) {  // nothing to store: only the mode
-      COHORT_ASSIGN_OR_RETURN(auto th, ms_->Begin(2));
-      Store(*th, ci);
-      return Status::OK();
+      auto th = ms_->Begin(2);
+      if (th.ok()) Store(**th, ci);
+      s = th.status();
+    } else {
+      s = StoreXattrs(ci, set);
     }
-    return StoreXattrs(ci, set);
+    if (!s.ok()) {  // nothing was stored: the cached inode must not keep the new mode
+      d.mode = old_mode;
+      d.ctime_ns = old_ctime;
+    }
+    return s;
   }
   set.attrs[std::string(name)] = std::vector<uint8_t>(value.begin(), value.end());
   return StoreXattrs(ci, set);
