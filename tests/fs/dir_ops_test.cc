@@ -8,6 +8,7 @@
 
 #include "fs/extent.h"
 #include "fs/meta_store.h"
+#include "tests/fs/read_counting_store.h"
 #include "tests/fs/sample_blocks.h"
 
 namespace cohort::fs {
@@ -16,24 +17,7 @@ namespace {
 constexpr uint64_t kBlockCount = 1ull << 32;
 constexpr uint64_t kDirIno = 5000;
 
-// Counts reads, to show how many blocks a lookup touches.
-class ReadCountingStore final : public MetaStore {
- public:
-  explicit ReadCountingStore(MetaStore& inner) : inner_(inner) {}
-  const BlockContext& context() const override { return inner_.context(); }
-  uint64_t block_count() const override { return inner_.block_count(); }
-  Status Read(uint64_t b, std::vector<uint8_t>* out) override {
-    ++reads;
-    return inner_.Read(b, out);
-  }
-  Status Write(MetaBlock block) override { return inner_.Write(std::move(block)); }
-  Result<uint64_t> Allocate(uint64_t goal) override { return inner_.Allocate(goal); }
-  Status Free(uint64_t b) override { return inner_.Free(b); }
-  int reads = 0;
-
- private:
-  MetaStore& inner_;
-};
+using testing::ReadCountingStore;
 
 class DirOpsTest : public ::testing::Test {
  protected:

@@ -4,6 +4,7 @@
 
 #include "fs/dir_ops.h"
 #include "fs/meta_store.h"
+#include "tests/fs/read_counting_store.h"
 #include "tests/fs/sample_blocks.h"
 
 namespace cohort::fs {
@@ -16,24 +17,6 @@ std::string PrefixedNumber(char c, uint64_t n) {
   s += std::to_string(n);
   return s;
 }
-
-class CountingReads final : public MetaStore {
- public:
-  explicit CountingReads(MetaStore& inner) : inner_(inner) {}
-  const BlockContext& context() const override { return inner_.context(); }
-  uint64_t block_count() const override { return inner_.block_count(); }
-  Status Read(uint64_t b, std::vector<uint8_t>* out) override {
-    ++reads;
-    return inner_.Read(b, out);
-  }
-  Status Write(MetaBlock block) override { return inner_.Write(std::move(block)); }
-  Result<uint64_t> Allocate(uint64_t goal) override { return inner_.Allocate(goal); }
-  Status Free(uint64_t b) override { return inner_.Free(b); }
-  int reads = 0;
-
- private:
-  MetaStore& inner_;
-};
 
 TEST(DirStressTest, MillionNameDirectoryLookupReadsAtMostThreeBlocks) {
   MemMetaStore store(testing::SampleContext(), 1ull << 32, 10000);
@@ -49,7 +32,7 @@ TEST(DirStressTest, MillionNameDirectoryLookupReadsAtMostThreeBlocks) {
     ASSERT_TRUE(s.ok()) << i << ": " << s.ToString();
   }
   EXPECT_EQ(dir.dir_entries, static_cast<uint64_t>(n));
-  CountingReads counting(store);
+  testing::ReadCountingStore counting(store);
   int max_reads = 0;
   for (int i = 0; i < n; i += 101) {
     counting.reads = 0;

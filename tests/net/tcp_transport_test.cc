@@ -97,6 +97,37 @@ class TcpTransportTest : public ::testing::Test {
   ClusterConfig config_;
   std::vector<uint8_t> key_;
   std::map<NodeId, std::unique_ptr<Node>> nodes_;
+
+  // Node 2 as a peer whose handler sends every message back (from its callback), and
+  // node 1, both with `opts`; returns node 1 once both show the same view of both, with
+  // its generation in *gen (nullptr after a test failure). Stop echo_t_ at the end.
+  struct Echo : Recorder {
+    Transport* t = nullptr;
+    void OnMessage(NodeId from, uint64_t gen, std::span<const uint8_t> p) override {
+      Recorder::OnMessage(from, gen, p);
+      (void)t->Send(from, gen, {p.begin(), p.end()});
+    }
+  };
+  Node* StartEchoPair(TcpTransportOptions opts, uint64_t* gen) {
+    Node* a = StartNode(1, {}, opts);
+    echo_ = std::make_unique<Echo>();
+    Result<std::unique_ptr<TcpTransport>> bt = TcpTransport::Create(config_, 2, key_, opts);
+    EXPECT_TRUE(bt.ok());
+    if (!a || !bt.ok()) return nullptr;
+    echo_t_ = std::move(*bt);
+    echo_->t = echo_t_.get();
+    echo_t_->SetHandler(echo_.get());
+    EXPECT_TRUE(echo_t_->Start().ok());
+    if (!a->rec.WaitFor([&] { return a->rec.last_view_locked().members.size() == 2; })) {
+      ADD_FAILURE() << "node 1 never saw a view of both";
+      return nullptr;
+    }
+    *gen = a->t->membership().generation;
+    for (int i = 0; i < 50 && echo_t_->membership().generation != *gen; ++i) usleep(100000);
+    return a;
+  }
+  std::unique_ptr<Echo> echo_;             // outlives echo_t_ (declared first)
+  std::unique_ptr<TcpTransport> echo_t_;
 };
 
 TEST_F(TcpTransportTest, ThreeNodesFormOneQuorateView) {
@@ -258,49 +289,21 @@ TEST_F(TcpTransportTest, ResentDuplicatesAreDroppedByTheReceiver) {
 
 TEST_F(TcpTransportTest, HandlerMaySendFromItsCallback) {
   MakeFiles(2, 60000);
-  struct Echo : Recorder {
-    Transport* t = nullptr;
-    void OnMessage(NodeId from, uint64_t gen, std::span<const uint8_t> p) override {
-      Recorder::OnMessage(from, gen, p);
-      (void)t->Send(from, gen, {p.begin(), p.end()});
-    }
-  };
-  Node* a = StartNode(1);
-  auto echo = std::make_unique<Echo>();
-  Result<std::unique_ptr<TcpTransport>> bt = TcpTransport::Create(config_, 2, key_);
-  ASSERT_TRUE(bt.ok());
-  echo->t = bt->get();
-  (*bt)->SetHandler(echo.get());
-  ASSERT_TRUE((*bt)->Start().ok());
-  ASSERT_TRUE(a->rec.WaitFor([&] { return a->rec.last_view_locked().members.size() == 2; }));
-  uint64_t gen = a->t->membership().generation;
-  for (int i = 0; i < 50 && (*bt)->membership().generation != gen; ++i) usleep(100000);
+  uint64_t gen = 0;
+  Node* a = StartEchoPair({}, &gen);
+  ASSERT_NE(a, nullptr);
   for (uint32_t i = 0; i < 20; ++i) ASSERT_TRUE(a->t->Send(2, gen, Index(i)).ok());
   EXPECT_TRUE(ReceivedInOrder(a, 2, 20));
-  (*bt)->Stop();
+  echo_t_->Stop();
 }
 
 TEST_F(TcpTransportTest, InlineDeliveryKeepsOrderViewsFirstAndAllowsSendFromHandler) {
   MakeFiles(2, 60000);
   TcpTransportOptions inl;
   inl.deliver_on_io_thread = true;
-  struct Echo : Recorder {
-    Transport* t = nullptr;
-    void OnMessage(NodeId from, uint64_t gen, std::span<const uint8_t> p) override {
-      Recorder::OnMessage(from, gen, p);
-      (void)t->Send(from, gen, {p.begin(), p.end()});
-    }
-  };
-  Node* a = StartNode(1, {}, inl);
-  auto echo = std::make_unique<Echo>();
-  Result<std::unique_ptr<TcpTransport>> bt = TcpTransport::Create(config_, 2, key_, inl);
-  ASSERT_TRUE(bt.ok());
-  echo->t = bt->get();
-  (*bt)->SetHandler(echo.get());
-  ASSERT_TRUE((*bt)->Start().ok());
-  ASSERT_TRUE(a->rec.WaitFor([&] { return a->rec.last_view_locked().members.size() == 2; }));
-  uint64_t gen = a->t->membership().generation;
-  for (int i = 0; i < 50 && (*bt)->membership().generation != gen; ++i) usleep(100000);
+  uint64_t gen = 0;
+  Node* a = StartEchoPair(inl, &gen);
+  ASSERT_NE(a, nullptr);
   for (uint32_t i = 0; i < 500; ++i) ASSERT_TRUE(a->t->Send(2, gen, Index(i)).ok());
   ASSERT_TRUE(a->t->Send(1, gen, Index(0)).ok());  // to self, through the I/O thread
   EXPECT_TRUE(a->rec.WaitFor([&] { return a->rec.msgs_locked().size() == 501; }));
@@ -312,7 +315,7 @@ TEST_F(TcpTransportTest, InlineDeliveryKeepsOrderViewsFirstAndAllowsSendFromHand
     }
   }
   EXPECT_EQ(next, 500u);
-  (*bt)->Stop();
+  echo_t_->Stop();
 }
 
 TEST_F(TcpTransportTest, DeliveryThreadKeepsOrderAndAllowsSendFromHandler) {
@@ -320,26 +323,12 @@ TEST_F(TcpTransportTest, DeliveryThreadKeepsOrderAndAllowsSendFromHandler) {
   TcpTransportOptions dt;
   dt.deliver_on_io_thread = false;  // the former default
   dt.io_threads = 2;
-  struct Echo : Recorder {
-    Transport* t = nullptr;
-    void OnMessage(NodeId from, uint64_t gen, std::span<const uint8_t> p) override {
-      Recorder::OnMessage(from, gen, p);
-      (void)t->Send(from, gen, {p.begin(), p.end()});
-    }
-  };
-  Node* a = StartNode(1, {}, dt);
-  auto echo = std::make_unique<Echo>();
-  Result<std::unique_ptr<TcpTransport>> bt = TcpTransport::Create(config_, 2, key_, dt);
-  ASSERT_TRUE(bt.ok());
-  echo->t = bt->get();
-  (*bt)->SetHandler(echo.get());
-  ASSERT_TRUE((*bt)->Start().ok());
-  ASSERT_TRUE(a->rec.WaitFor([&] { return a->rec.last_view_locked().members.size() == 2; }));
-  uint64_t gen = a->t->membership().generation;
-  for (int i = 0; i < 50 && (*bt)->membership().generation != gen; ++i) usleep(100000);
+  uint64_t gen = 0;
+  Node* a = StartEchoPair(dt, &gen);
+  ASSERT_NE(a, nullptr);
   for (uint32_t i = 0; i < 500; ++i) ASSERT_TRUE(a->t->Send(2, gen, Index(i)).ok());
   EXPECT_TRUE(ReceivedInOrder(a, 2, 500));
-  (*bt)->Stop();
+  echo_t_->Stop();
 }
 
 // net/transport.h forbids handlers to block; one that does anyway (here for over three

@@ -198,84 +198,61 @@ TEST_F(GlockTest, ShutdownReleasesEveryDlmLock) {
 
 // The hold time (docs/locking.md §2.6): a glock this node is not using is given up at
 // once when another node asks, even inside the minimum hold time ...
-TEST(GlockHoldTest, IdleGlockIsDemotedAtOnceInsideTheHoldTime) {
-  dlm::SimNetwork net(7, 1);
-  auto ls = std::make_unique<dlm::Lockspace>(net.NewEndpoint(1), dlm::LockspaceOptions{});
-  net.Join(1);
-  net.RunUntilIdle(100);
-  RecordingCallbacks cb;
-  GlockOptions o;
-  o.min_hold = 3600 * kNanosPerSecond;  // would block the test for an hour
-  o.idle_grace = 0;
-  o.worker_period = 5 * kNanosPerMilli;
-  GlockManager mgr(ls.get(), &cb, Clock::Real(), o);
-  Glock* gl = mgr.Get(GlockType::kInode, 9);
-  { auto h = mgr.Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
-  mgr.TEST_RequestDemote(gl, dlm::LockMode::kEX);
-  bool demoted = false;
-  for (int i = 0; i < 2000 && !demoted; ++i) {
-    demoted = mgr.demotions() == 1;
-    if (!demoted) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+class GlockHoldTest : public GlockTest {
+ protected:
+  // The manager again, with these hold options (worker period as GlockTest's).
+  void Restart(Nanos min_hold, Nanos idle_grace) {
+    mgr_.reset();
+    GlockOptions o;
+    o.min_hold = min_hold;
+    o.idle_grace = idle_grace;
+    o.worker_period = 5 * kNanosPerMilli;
+    mgr_ = std::make_unique<GlockManager>(ls_.get(), &cb_, Clock::Real(), o);
   }
-  EXPECT_TRUE(demoted);
+};
+
+TEST_F(GlockHoldTest, IdleGlockIsDemotedAtOnceInsideTheHoldTime) {
+  Restart(/*min_hold=*/3600 * kNanosPerSecond, /*idle_grace=*/0);  // would block for an hour
+  Glock* gl = mgr_->Get(GlockType::kInode, 9);
+  { auto h = mgr_->Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr_->TEST_RequestDemote(gl, dlm::LockMode::kEX);
+  EXPECT_TRUE(WaitFor([&] { return mgr_->demotions() == 1; }));
   EXPECT_FALSE(gl->exclusive());
-  EXPECT_EQ(cb.syncs.load(), 1);
-  mgr.Shutdown();
+  EXPECT_EQ(cb_.syncs.load(), 1);
+  mgr_->Shutdown();
 }
 
 // ... while a glock in use keeps it for the hold time, and admits new holders meanwhile
 // (the protection against ping-pong).
-TEST(GlockHoldTest, GlockInUseIsKeptForTheHoldTimeAndStillAdmitsHolders) {
-  dlm::SimNetwork net(7, 1);
-  auto ls = std::make_unique<dlm::Lockspace>(net.NewEndpoint(1), dlm::LockspaceOptions{});
-  net.Join(1);
-  net.RunUntilIdle(100);
-  RecordingCallbacks cb;
-  GlockOptions o;
-  o.min_hold = 3600 * kNanosPerSecond;
-  o.idle_grace = 3600 * kNanosPerSecond;  // "just used" for the whole test
-  o.worker_period = 5 * kNanosPerMilli;
-  GlockManager mgr(ls.get(), &cb, Clock::Real(), o);
-  Glock* gl = mgr.Get(GlockType::kInode, 10);
-  auto h = mgr.Acquire(gl, HolderMode::kExclusive);
+TEST_F(GlockHoldTest, GlockInUseIsKeptForTheHoldTimeAndStillAdmitsHolders) {
+  // "just used" for the whole test
+  Restart(/*min_hold=*/3600 * kNanosPerSecond, /*idle_grace=*/3600 * kNanosPerSecond);
+  Glock* gl = mgr_->Get(GlockType::kInode, 10);
+  auto h = mgr_->Acquire(gl, HolderMode::kExclusive);
   ASSERT_TRUE(h.ok());
-  mgr.TEST_RequestDemote(gl, dlm::LockMode::kEX);
+  mgr_->TEST_RequestDemote(gl, dlm::LockMode::kEX);
   h->Release();
   for (int i = 0; i < 5; ++i) {
-    auto again = mgr.Acquire(gl, HolderMode::kExclusive, /*try_only=*/true);
+    auto again = mgr_->Acquire(gl, HolderMode::kExclusive, /*try_only=*/true);
     EXPECT_TRUE(again.ok()) << "a holder inside the hold time is admitted";
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(gl->exclusive());
-  EXPECT_EQ(mgr.demotions(), 0u);
-  EXPECT_EQ(cb.syncs.load(), 0);
-  mgr.Shutdown();
+  EXPECT_EQ(mgr_->demotions(), 0u);
+  EXPECT_EQ(cb_.syncs.load(), 0);
+  mgr_->Shutdown();
   EXPECT_FALSE(gl->exclusive());
 }
 
 // After the hold time a pending demotion is served and new holders wait for it.
-TEST(GlockHoldTest, PendingDemotionIsServedWhenTheHoldTimeEnds) {
-  dlm::SimNetwork net(7, 1);
-  auto ls = std::make_unique<dlm::Lockspace>(net.NewEndpoint(1), dlm::LockspaceOptions{});
-  net.Join(1);
-  net.RunUntilIdle(100);
-  RecordingCallbacks cb;
-  GlockOptions o;
-  o.min_hold = 50 * kNanosPerMilli;
-  o.idle_grace = 3600 * kNanosPerSecond;
-  o.worker_period = 5 * kNanosPerMilli;
-  GlockManager mgr(ls.get(), &cb, Clock::Real(), o);
-  Glock* gl = mgr.Get(GlockType::kInode, 11);
-  { auto h = mgr.Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
-  mgr.TEST_RequestDemote(gl, dlm::LockMode::kEX);
-  bool demoted = false;
-  for (int i = 0; i < 2000 && !demoted; ++i) {
-    demoted = mgr.demotions() == 1;
-    if (!demoted) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  EXPECT_TRUE(demoted);
-  EXPECT_EQ(cb.syncs.load(), 1);
-  mgr.Shutdown();
+TEST_F(GlockHoldTest, PendingDemotionIsServedWhenTheHoldTimeEnds) {
+  Restart(/*min_hold=*/50 * kNanosPerMilli, /*idle_grace=*/3600 * kNanosPerSecond);
+  Glock* gl = mgr_->Get(GlockType::kInode, 11);
+  { auto h = mgr_->Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr_->TEST_RequestDemote(gl, dlm::LockMode::kEX);
+  EXPECT_TRUE(WaitFor([&] { return mgr_->demotions() == 1; }));
+  EXPECT_EQ(cb_.syncs.load(), 1);
+  mgr_->Shutdown();
 }
 
 // The placement rule (docs/locking.md §2.5): inode/open glocks of an inode in group g and
