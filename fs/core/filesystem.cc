@@ -112,6 +112,9 @@ Status FileSystem::Start() {
 Status FileSystem::Unmount() {
   if (unmounted_) return Status::OK();
   unmounted_ = true;
+  // The background passes may wait in a freeze that will not end (quorum lost): no FUSE
+  // request is left, so every waiter is given up before the threads are joined.
+  if (glocks_) glocks_->AbortWaiters();
   {
     MutexLock l(&recovery_mu_);
     recovery_stop_ = true;

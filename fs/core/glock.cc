@@ -233,6 +233,12 @@ Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only
     if (!recovery && frozen_.load(std::memory_order_acquire) &&
         (freeze_all_.load(std::memory_order_acquire) ||
          gl->grant_epoch_ == freeze_epoch_.load(std::memory_order_acquire))) {
+      if (aborting_.load(std::memory_order_acquire)) {
+        --gl->waiters_;
+        gl->cv_.SignalAll();
+        gl->mu_.Unlock();
+        return Status::Aborted("unmounting while frozen");
+      }
       gl->cv_.Wait();  // granted since the freeze: wait for the thaw (Thaw signals)
       continue;
     }
@@ -359,6 +365,11 @@ void GlockManager::Withdraw(std::string reason) {
     withdraw_reason_ = std::move(reason);
     withdrawn_.store(true, std::memory_order_release);
   }
+  WakeAll();
+}
+
+void GlockManager::AbortWaiters() {
+  aborting_.store(true, std::memory_order_release);
   WakeAll();
 }
 

@@ -229,6 +229,9 @@ class GlockManager {
   // This node lost quorum (docs/locking.md §4): every later Acquire fails with IOError.
   // Never blocks; wakes the waiters.
   void Withdraw(std::string reason) EXCLUDES(table_mu_);
+  // Unmount: a holder waiting in a freeze (and any that would wait in one) fails with
+  // Aborted instead, so the background passes can be joined.
+  void AbortWaiters() EXCLUDES(table_mu_);
   bool withdrawn() const { return withdrawn_.load(std::memory_order_acquire); }
 
   // Takes holders on several glocks in the lock order (type order of docs/locking.md
@@ -286,6 +289,7 @@ class GlockManager {
   std::atomic<bool> freeze_all_{false};
   std::atomic<uint64_t> freeze_epoch_{0};
   std::atomic<bool> withdrawn_{false};
+  std::atomic<bool> aborting_{false};
 
   // The worker's queue of glocks to demote. Unranked leaf: nothing nests inside it.
   Mutex work_mu_{LockRank::kUnranked, "fs.glock_work"};

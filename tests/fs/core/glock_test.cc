@@ -119,6 +119,21 @@ TEST_F(GlockTest, FreezeAllHoldsBackEvenCachedLocksAndWithdrawFailsThemWithIOErr
   EXPECT_EQ(mgr_->Acquire(old, HolderMode::kShared).code(), Code::kIOError);
 }
 
+TEST_F(GlockTest, AbortWaitersEndsAWaitInAFreezeSoUnmountCanJoinItsThreads) {
+  Glock* old = mgr_->Get(GlockType::kInode, 30);
+  { auto h = mgr_->Acquire(old, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr_->Freeze(/*all=*/true);  // quorum lost for good
+  std::atomic<int> code{-1};
+  std::thread t([&] {
+    code = static_cast<int>(mgr_->Acquire(old, HolderMode::kExclusive, /*try_only=*/true).code());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(code.load(), -1);  // still waiting
+  mgr_->AbortWaiters();
+  t.join();
+  EXPECT_EQ(code.load(), static_cast<int>(Code::kAborted));
+}
+
 TEST_F(GlockTest, DlmLockStaysCachedAfterLastHolder) {
   Glock* gl = mgr_->Get(GlockType::kInode, 1);
   { auto h = mgr_->Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
