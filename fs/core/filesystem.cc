@@ -553,28 +553,21 @@ Status FileSystem::OrphanAdd(MetaCache::Handle& h, Reservation& r, CachedInode* 
   return Status::OK();
 }
 
-Status FileSystem::OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci) {
+Status FileSystem::OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci,
+                                CachedInode* pred) {
   if (!(ci->disk.flags & kInodeOrphan)) return Status::OK();
   uint64_t next = ci->disk.orphan_next;
   return alloc_->UpdateNodeBlock(h, [&](NodeBlock* nb) -> Status {
     if (nb->orphan_head == ci->ino) {
       nb->orphan_head = next;
     } else {
-      // Walk to the predecessor. The list holds only inodes this node unlinked, which
-      // no name reaches any more.
-      uint64_t cur = nb->orphan_head;
-      for (uint64_t steps = 0; cur != 0; ++steps) {
-        if (steps > nb->orphan_count + 1) return Status::Corruption("orphan list loops");
-        COHORT_ASSIGN_OR_RETURN(auto block, ms_->Peek(cur));  // no glock: keep no copy
-        COHORT_ASSIGN_OR_RETURN(Inode p, DecodeInode(block, cur, ctx_, sb_.block_count));
-        if (p.orphan_next == ci->ino) {
-          p.orphan_next = next;
-          h.Put(cur, p.Encode(ctx_));
-          break;
-        }
-        cur = p.orphan_next;
+      // The predecessor's orphan_next is a field of its inode block: written only under
+      // its glock (FreeInode holds it EX), loaded under that glock, so current.
+      if (pred == nullptr || pred->disk.orphan_next != ci->ino) {
+        return Status::WouldBlock("orphan list of this node changed; tried again later");
       }
-      if (cur == 0) return Status::Corruption("inode not on this node's orphan list");
+      pred->disk.orphan_next = next;
+      Store(h, pred);
     }
     nb->orphan_count -= std::min<uint64_t>(nb->orphan_count, 1);
     ci->disk.flags &= ~kInodeOrphan;
@@ -583,19 +576,34 @@ Status FileSystem::OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInod
   });
 }
 
-Status FileSystem::ReclaimOrphans() {
+Result<uint64_t> FileSystem::OrphanPredecessor(uint64_t ino) {
   COHORT_ASSIGN_OR_RETURN(NodeBlock nb, alloc_->ReadNodeBlock());
-  uint64_t count = 0;
-  while (nb.orphan_head != 0) {
-    if (++count > nb.orphan_count + 1000000) return Status::Corruption("orphan list loops");
-    InodeRef ci = Get(nb.orphan_head);
-    {
-      COHORT_ASSIGN_OR_RETURN(GlockHolder h, Hold(ci, HolderMode::kExclusive));
-      COHORT_RETURN_IF_ERROR(FreeInode(ci));
-    }
-    COHORT_ASSIGN_OR_RETURN(nb, alloc_->ReadNodeBlock());
+  uint64_t prev = 0, cur = nb.orphan_head;
+  for (uint64_t steps = 0; cur != 0; ++steps) {
+    if (steps > nb.orphan_count + 1) return Status::Corruption("orphan list loops");
+    if (cur == ino) return prev;
+    // Without the entry's glock: Peek keeps no copy (see OwnOrphans). The orphan_next
+    // read here is re-checked under the predecessor's glock before it is changed.
+    COHORT_ASSIGN_OR_RETURN(auto block, ms_->Peek(cur));
+    COHORT_ASSIGN_OR_RETURN(Inode p, DecodeInode(block, cur, ctx_, sb_.block_count));
+    prev = cur;
+    cur = p.orphan_next;
   }
-  if (count) COHORT_LOG_INFO("freed {} orphan inode(s) left by an earlier mount", count);
+  return Status::Corruption("inode " + std::to_string(ino) + " not on this node's orphan list");
+}
+
+Status FileSystem::ReclaimOrphans() {
+  // At mount nothing is open on this node, but another node may still have open an
+  // inode this node unlinked before it crashed: the same try-locks as the orphan pass
+  // decide, and what cannot be freed now is left to the pass. Each round walks the
+  // whole list; a round that frees nothing ends it.
+  uint64_t total = 0;
+  while (true) {
+    COHORT_ASSIGN_OR_RETURN(uint64_t freed, OrphanPass(UINT64_MAX));
+    if (freed == 0) break;
+    total += freed;
+  }
+  if (total) COHORT_LOG_INFO("freed {} orphan inode(s) left by an earlier mount", total);
   return Status::OK();
 }
 
@@ -629,15 +637,20 @@ void FileSystem::OrphanLoop() {
       if (!orphan_stop_) (void)orphan_cv_.WaitFor(kOrphanPassPeriod);
       if (orphan_stop_) return;
     }
-    Status s = OrphanPass();
-    if (!s.ok()) COHORT_LOG_WARN("orphan pass: {} (tried again later)", s.ToString());
+    auto freed = OrphanPass(kOrphansPerPass);
+    if (!freed.ok()) {
+      COHORT_LOG_WARN("orphan pass: {} (tried again later)", freed.status().ToString());
+    } else if (*freed) {
+      COHORT_LOG_DEBUG("orphan pass freed {} inode(s) closed elsewhere", *freed);
+    }
   }
 }
 
-Status FileSystem::OrphanPass() {
-  // Bounded work per pass: the first kOrphansPerPass entries of this node's list. An
-  // entry that cannot be freed yet (open somewhere) stays and is tried again next pass.
-  COHORT_ASSIGN_OR_RETURN(std::vector<uint64_t> list, OwnOrphans(kOrphansPerPass));
+Result<uint64_t> FileSystem::OrphanPass(uint64_t max) {
+  // Bounded work per pass: the first `max` entries of this node's list. An entry that
+  // cannot be freed yet (open somewhere, or its list predecessor busy) stays and is
+  // tried again next pass.
+  COHORT_ASSIGN_OR_RETURN(std::vector<uint64_t> list, OwnOrphans(max));
   uint64_t freed = 0;
   for (uint64_t ino : list) {
     InodeRef ci = Get(ino);
@@ -668,11 +681,12 @@ Status FileSystem::OrphanPass() {
     }
     COHORT_ASSIGN_OR_RETURN(bool own, OnOwnOrphanList(ino));
     if (!own) continue;
-    COHORT_RETURN_IF_ERROR(FreeInode(ci));
+    Status fs = FreeInode(ci);
+    if (fs.Is(Code::kWouldBlock)) continue;  // predecessor busy: next pass
+    COHORT_RETURN_IF_ERROR(fs);
     freed += 1;
   }
-  if (freed) COHORT_LOG_DEBUG("orphan pass freed {} inode(s) closed elsewhere", freed);
-  return Status::OK();
+  return freed;
 }
 
 Result<std::vector<uint64_t>> FileSystem::BlocksOf(CachedInode* ci) {
@@ -699,12 +713,30 @@ Status FileSystem::FreeInode(CachedInode* ci) {
   if (ci->disk.content_kind == ContentKind::kExtents && ci->disk.blocks > 64) {
     COHORT_RETURN_IF_ERROR(Truncate(ci, 0));
   }
+  // An orphan that is not the head of this node's list changes its predecessor's
+  // orphan_next, a field of the predecessor's inode block, which another node may have
+  // open and be writing: so under the predecessor's glock, EX. A try-lock (NOQUEUE): we
+  // hold ci's glocks and the predecessor may come first in the lock order (locking.md
+  // §2.2); when it is busy this returns WouldBlock and the caller leaves ci for the next
+  // orphan pass (the failed try also sends the holder a BAST). Declared before the
+  // transaction handle, so that the handle ends first.
+  InodeRef pred;
+  GlockHolder pred_holder;
+  if (ci->disk.flags & kInodeOrphan) {
+    COHORT_ASSIGN_OR_RETURN(uint64_t p, OrphanPredecessor(ci->ino));
+    if (p != 0) {
+      pred = Get(p);
+      COHORT_ASSIGN_OR_RETURN(pred_holder, glocks_->Acquire(pred->gl, HolderMode::kExclusive,
+                                                            /*try_only=*/true));
+      COHORT_RETURN_IF_ERROR(Load(pred));
+    }
+  }
   COHORT_ASSIGN_OR_RETURN(auto blocks, BlocksOf(ci));
   blocks.push_back(ci->ino);
   Reservation r;
   COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, blocks));
-  COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(16 + 2 * r.groups.size() + blocks.size() / 1000));
-  COHORT_RETURN_IF_ERROR(OrphanRemove(*h, r, ci));
+  COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(17 + 2 * r.groups.size() + blocks.size() / 1000));
+  COHORT_RETURN_IF_ERROR(OrphanRemove(*h, r, ci, pred.get()));
   std::sort(blocks.begin(), blocks.end());
   return FreeBlocksIn(*h, r, ci, blocks);
 }

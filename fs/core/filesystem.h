@@ -288,7 +288,13 @@ class FileSystem final : public GlockCallbacks {
   Status FreeBlocksIn(MetaCache::Handle& h, Reservation& r, CachedInode* ci,
                       const std::vector<uint64_t>& blocks);
   Status OrphanAdd(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
-  Status OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci);
+  // Takes `ci` off this node's orphan list inside `h`; `pred` is its predecessor on the
+  // list (nullptr when ci is the head), loaded under its glock held EX. WouldBlock when
+  // the list no longer matches (ci's caller tries again later).
+  Status OrphanRemove(MetaCache::Handle& h, Reservation& r, CachedInode* ci,
+                      CachedInode* pred);
+  // The inode before `ino` on this node's orphan list, 0 when it is the head.
+  Result<uint64_t> OrphanPredecessor(uint64_t ino);
   Status ReclaimOrphans();
   // This node's orphan list, the first `max` entries (read through the meta cache).
   Result<std::vector<uint64_t>> OwnOrphans(uint64_t max);
@@ -296,7 +302,8 @@ class FileSystem final : public GlockCallbacks {
   // The periodic orphan pass (docs/filesystem.md §7): frees the inodes on this node's
   // list that no node has open any more.
   void OrphanLoop() EXCLUDES(orphan_mu_);
-  Status OrphanPass();
+  // Returns how many inodes it freed.
+  Result<uint64_t> OrphanPass(uint64_t max);
   static constexpr std::chrono::milliseconds kOrphanPassPeriod{1000};
   static constexpr uint64_t kOrphansPerPass = 32;
   Mutex orphan_mu_{LockRank::kUnranked, "fs.orphans"};

@@ -225,12 +225,21 @@ struct Checker {
       }
       free_delta += nb->free_blocks_delta;
       inode_delta += nb->inodes_delta;
-      uint64_t cur = nb->orphan_head;
-      for (uint64_t k = 0; cur != 0 && k <= nb->orphan_count; ++k) {
+      uint64_t cur = nb->orphan_head, length = 0;
+      for (; cur != 0 && length <= nb->orphan_count; ++length) {
         orphans.insert(cur);
         Visit(cur, 0);
         auto it = decoded.find(cur);
+        if (it != decoded.end() && !(it->second.flags & kInodeOrphan)) {
+          Problem("inode " + std::to_string(cur) + " on orphan list " + std::to_string(slot) +
+                  " is not flagged orphan");
+        }
         cur = it == decoded.end() ? 0 : it->second.orphan_next;
+      }
+      if (cur != 0 || length != nb->orphan_count) {
+        Problem("orphan list " + std::to_string(slot) + ": " + std::to_string(length) +
+                " entries walked, count " + std::to_string(nb->orphan_count) +
+                (cur != 0 ? ", does not end" : ""));
       }
     }
     // Link counts.

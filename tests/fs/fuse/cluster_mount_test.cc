@@ -259,5 +259,65 @@ TEST_F(ClusterMountTest, FileClosedOnAnotherNodeJustBeforeTheUnlinkIsFreed) {
                                   << c_.ReadLog(1) << c_.ReadLog(2);
 }
 
+// Node 2's orphan list is pred -> succ; node 1 has both open and writes pred. Freeing
+// succ rewrites pred's orphan_next: that write must go under pred's glock, or node 1's
+// cached copy of pred (still pointing at succ) overwrites it, and the list ends at a
+// freed inode. Afterwards the list is empty and the image passes the fsck-style check.
+TEST_F(ClusterMountTest, FreeingAnOrphanUnderItsPredecessorOpenOnAnotherNodeKeepsTheListIntact) {
+  const uint64_t base = FreeBlocks(c_.mnt(2));
+  auto p = Pattern(kOrphanBytes, 'p');
+  auto q = Pattern(kOrphanBytes, 'q');
+  for (auto [name, data] : {std::pair{"pred", &p}, std::pair{"succ", &q}}) {
+    Fd w{open(c_.path(2, name).c_str(), O_CREAT | O_WRONLY, 0644)};
+    ASSERT_GE(w.fd, 0) << strerror(errno);
+    ASSERT_EQ(pwrite(w.fd, data->data(), data->size(), 0), static_cast<ssize_t>(data->size()));
+  }
+  Fd fp{open(c_.path(1, "pred").c_str(), O_RDWR)};
+  Fd fq{open(c_.path(1, "succ").c_str(), O_RDWR)};
+  ASSERT_GE(fp.fd, 0) << strerror(errno);
+  ASSERT_GE(fq.fd, 0) << strerror(errno);
+  // succ first, so that the list (pushed at its head) is pred -> succ.
+  ASSERT_EQ(unlink(c_.path(2, "succ").c_str()), 0) << strerror(errno);
+  ASSERT_EQ(unlink(c_.path(2, "pred").c_str()), 0) << strerror(errno);
+
+  // Node 1 grows pred (its inode cached there, dirty), then closes succ: node 2's orphan
+  // pass frees succ.
+  auto more = Pattern(64 << 10, 'm');
+  ASSERT_EQ(pwrite(fp.fd, more.data(), more.size(), p.size()), static_cast<ssize_t>(more.size()));
+  p.insert(p.end(), more.begin(), more.end());
+  ASSERT_EQ(close(fq.fd), 0);
+  fq.fd = -1;
+  const uint64_t pred_blocks = p.size() / 4096;
+  uint64_t got = WaitForFreeBlocks(c_, 2, base - pred_blocks - kSlack);
+  ASSERT_GE(got, base - pred_blocks - kSlack) << "succ was not freed after its last close\n"
+                                               << c_.ReadLog(1) << c_.ReadLog(2);
+
+  // Node 1 grows pred again and reads it all back; then its last close frees it.
+  ASSERT_EQ(pwrite(fp.fd, more.data(), more.size(), p.size()), static_cast<ssize_t>(more.size()));
+  p.insert(p.end(), more.begin(), more.end());
+  std::vector<char> back(p.size());
+  ASSERT_EQ(pread(fp.fd, back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
+  EXPECT_TRUE(std::equal(p.begin(), p.end(), back.begin()));
+  ASSERT_EQ(close(fp.fd), 0);
+  fp.fd = -1;
+  got = WaitForFreeBlocks(c_, 2, base - kSlack);
+  EXPECT_GE(got, base - kSlack) << "pred was not freed after its last close\n"
+                                << c_.ReadLog(1) << c_.ReadLog(2);
+  // Two more passes: a list that ended at a freed inode would be reported by now.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  EXPECT_EQ(c_.ReadLog(2).find("orphan pass:"), std::string::npos) << c_.ReadLog(2);
+
+  for (int n = 1; n <= 3; ++n) {
+    int st = c_.Unmount(n);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << n << "\n" << c_.ReadLog(n);
+  }
+  fs::FileBlockDevice::Options o;
+  o.read_only = true;
+  auto dev = fs::FileBlockDevice::Open(c_.device(), o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  Status s = fs::testing::CheckFilesystem(dev->get());
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
 }  // namespace
 }  // namespace cohort::testing
