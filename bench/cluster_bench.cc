@@ -367,6 +367,45 @@ Handoff RunHandoff(const std::string& a_path, const std::string& b_path, int cpu
   return h;
 }
 
+// The device's own cost of one hand-off's durability: a 4 KiB O_DIRECT write and an
+// fdatasync of a file next to the image (the journal commit of A's EX -> PR demotion
+// needs one device flush, docs/filesystem.md §11). Microseconds per round, from a child
+// pinned to `cpu`.
+Handoff RunDeviceFlush(const std::string& dir, int cpu, int rounds) {
+  Handoff h;
+  std::string path = dir + "/flush-probe";
+  pid_t pid;
+  int fd_out;
+  RunChild(cpu, 120, [&]() -> std::string {
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_DIRECT, 0644);
+    if (fd < 0) fd = open(path.c_str(), O_RDWR | O_CREAT, 0644);  // tmpfs: no O_DIRECT
+    if (fd < 0) return Errno("ERR open " + path);
+    void* mem = nullptr;
+    if (posix_memalign(&mem, 4096, 4096) != 0) return "ERR memory";
+    std::memset(mem, 'f', 4096);
+    std::string out;
+    for (int i = 0; i < rounds; ++i) {
+      double t0 = NowSeconds();
+      if (pwrite(fd, mem, 4096, 4096 * (i % 16)) != 4096) return Errno("ERR write " + path);
+      if (fdatasync(fd) != 0) return Errno("ERR fdatasync " + path);
+      out += std::to_string((NowSeconds() - t0) * 1e6) + "\n";
+    }
+    free(mem);
+    close(fd);
+    unlink(path.c_str());
+    return out;
+  }, &pid, &fd_out);
+  std::string res = Collect(pid, fd_out);
+  if (res.rfind("ERR", 0) == 0) {
+    h.error = res;
+    return h;
+  }
+  std::stringstream ss(res);
+  double v;
+  while (ss >> v) h.us.push_back(v);
+  return h;
+}
+
 // ---- creates ----
 
 std::string CreateFiles(const std::string& dir, const std::string& prefix, int count) {
@@ -432,6 +471,8 @@ void BenchHandoff(Report& r, const std::string& placement, int ncpus, bool quick
   PinDaemons(c, placement, ncpus);
   int warmup = 20, rounds = quick ? 100 : 400;
   int cpu_a = CpuFor(placement, 1, ncpus), cpu_b = CpuFor(placement, 2, ncpus);
+  // The device flush is measured before and after the rounds (the disk's latency drifts).
+  Handoff flush0 = RunDeviceFlush(c.dir, cpu_a, rounds / 2);
   MsgTotals m0, m1;
   bool counted = SnapshotMessages(c, &m0);
   Handoff cross = RunHandoff(c.Mount(1) + "/handoff", c.Mount(2) + "/handoff", cpu_a, cpu_b,
@@ -439,7 +480,10 @@ void BenchHandoff(Report& r, const std::string& placement, int ncpus, bool quick
   counted = counted && SnapshotMessages(c, &m1);
   Handoff floor = RunHandoff(c.Mount(1) + "/floor", c.Mount(1) + "/floor", cpu_a, cpu_b,
                              warmup, rounds);
+  Handoff flush = RunDeviceFlush(c.dir, cpu_a, rounds / 2);
   ClusterDown();
+  if (flush.error.empty() && !flush0.error.empty()) flush.error = flush0.error;
+  flush.us.insert(flush.us.end(), flush0.us.begin(), flush0.us.end());
   if (!cross.error.empty()) return AddError(r, "hand-off", placement, cross.error);
   if (!floor.error.empty()) return AddError(r, "hand-off floor", placement, floor.error);
   std::string note = std::to_string(rounds) + " rounds";
@@ -456,6 +500,18 @@ void BenchHandoff(Report& r, const std::string& placement, int ncpus, bool quick
            .higher_is_better = false, .target = pct == 50.0 ? "< 1000 us" : "",
            .note = note});
   }
+  // The same p50 against what no cluster filesystem on this device can go under: the
+  // one-mount loop plus one device flush (a crash-safe hand-off needs one).
+  if (!flush.error.empty()) return AddError(r, "device flush", placement, flush.error);
+  r.Add({.name = "hand-off p50 vs 1-mount floor + 1 device flush", .placement = placement,
+         .value = Percentile(cross.us, 50), .unit = "us",
+         .baseline_name = "floor + flush p50",
+         .baseline = Percentile(floor.us, 50) + Percentile(flush.us, 50),
+         .higher_is_better = false, .target = "",
+         .note = "device flush (4 KiB O_DIRECT write + fdatasync next to the image, before "
+                 "and after the rounds) p50 " +
+                 std::to_string(Percentile(flush.us, 50)) + " us, p99 " +
+                 std::to_string(Percentile(flush.us, 99)) + " us"});
 }
 
 void BenchCreatesAndReads(Report& r, const std::string& placement, int ncpus, bool quick) {

@@ -278,6 +278,8 @@ class FileSystem final : public GlockCallbacks {
   // on another node's orphan list (then the owner's last Release or orphan pass frees
   // it, and this node gives up its open glock at once). REQUIRES: ci's glock held EX.
   Status FreeIfUnused(CachedInode* ci);
+  // Release's work after the last close on this node (frees an unlinked inode).
+  Status LastClose(CachedInode* ci);
   // Drops one link of `ci` (already removed from its directory) inside `h`.
   Status DropLink(MetaCache::Handle& h, Reservation& r, CachedInode* ci, bool is_dir);
   // Frees an inode with no links and no opener: its blocks, then the inode block.

@@ -685,6 +685,15 @@ Status FileSystem::Release(uint64_t ino) {
     last = std::move(ci->open_holder);
   }
   last.Release();
+  Status s = LastClose(ci);
+  // Nobody on this node has the file open any more: another node that asks for its
+  // inode glock gets it at once, not after the idle grace time (locking.md §2.6; the
+  // hand-off "A writes and closes, B opens and reads").
+  glocks_->MarkIdle(ci->gl);
+  return s;
+}
+
+Status FileSystem::LastClose(CachedInode* ci) {
   if (read_only_) return Status::OK();
   // The last close on this node of an unlinked inode frees it, unless another node
   // still has it open. Most files are not unlinked: a shared holder tells, without

@@ -248,6 +248,7 @@ Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only
       gl->exclusive_held_ = true;
     }
     gl->last_used_ = clock_->Now();
+    gl->idle_hint_ = false;
     --gl->waiters_;
     gl->mu_.Unlock();
     return GlockHolder(gl, m);
@@ -472,6 +473,15 @@ void GlockManager::Kick(Glock* gl) {
   if (enqueue) Enqueue(gl);
 }
 
+void GlockManager::MarkIdle(Glock* gl) {
+  {
+    MutexLock l(&gl->mu_);
+    if (gl->shared_ > 0 || gl->exclusive_held_) return;  // in use: not idle
+    gl->idle_hint_ = true;
+  }
+  Kick(gl);  // a demotion waiting out the grace time goes now
+}
+
 void GlockManager::Prepare(Glock* gl, dlm::LockMode to) {
   {
     MutexLock l(&gl->mu_);
@@ -521,7 +531,7 @@ void GlockManager::Demote(Glock* gl, dlm::LockMode to) {
     Nanos now = clock_->Now();
     Nanos hold_end = gl->granted_at_ + options_.min_hold;
     Nanos idle_end = gl->last_used_ + options_.idle_grace;
-    if (now < hold_end && now < idle_end) {
+    if (now < hold_end && now < idle_end && !gl->idle_hint_) {
       // In use here and inside the hold time (ping-pong guard): holders are still
       // admitted; retry when it has been idle for the grace time or the hold time is
       // over. An idle glock goes at once (docs/locking.md §2.6).

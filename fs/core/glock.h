@@ -186,6 +186,7 @@ class Glock {
   bool queued_ GUARDED_BY(mu_) = false;            // on the worker's queue
   Nanos granted_at_ GUARDED_BY(mu_) = 0;
   Nanos last_used_ GUARDED_BY(mu_) = 0;
+  bool idle_hint_ GUARDED_BY(mu_) = false;  // MarkIdle since the last holder
   uint64_t demotions_ GUARDED_BY(mu_) = 0;
   uint64_t grant_epoch_ GUARDED_BY(mu_) = 0;     // manager's freeze epoch at the last grant
 };
@@ -255,6 +256,12 @@ class GlockManager {
   // has passed, as a BAST for EX would: for a lock taken on a guess that proved
   // useless (inode readahead of a block that is not an inode).
   void ReleaseWhenIdle(Glock* gl) { OnBlocking(gl, dlm::LockMode::kEX); }
+
+  // Tells that `gl` has no user on this node that will come back soon (the filesystem
+  // calls it after the last close of a file here): a blocking callback is then served
+  // at once, without the `idle_grace` wait, until the next holder. The lock stays
+  // cached as before (docs/locking.md §2.6). No effect while a holder is active.
+  void MarkIdle(Glock* gl);
 
   // Test hook: demote `gl` as if a BAST for `mode` had arrived.
   void TEST_RequestDemote(Glock* gl, dlm::LockMode mode) { OnBlocking(gl, mode); }

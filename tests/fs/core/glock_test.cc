@@ -259,6 +259,41 @@ TEST_F(GlockHoldTest, GlockInUseIsKeptForTheHoldTimeAndStillAdmitsHolders) {
   EXPECT_FALSE(gl->exclusive());
 }
 
+// A glock the filesystem marks idle (the last close of its file on this node) is given up
+// at once although it was used just now: a demotion already pending goes, and so does
+// one asked for later; the lock stays cached until then. The next holder ends the mark.
+TEST_F(GlockHoldTest, GlockMarkedIdleIsDemotedAtOnceInsideTheGraceTime) {
+  Restart(/*min_hold=*/3600 * kNanosPerSecond, /*idle_grace=*/3600 * kNanosPerSecond);
+  Glock* gl = mgr_->Get(GlockType::kInode, 12);
+  { auto h = mgr_->Acquire(gl, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr_->TEST_RequestDemote(gl, dlm::LockMode::kEX);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(mgr_->demotions(), 0u) << "used within the grace time: pending";
+  mgr_->MarkIdle(gl);
+  EXPECT_TRUE(WaitFor([&] { return mgr_->demotions() == 1; }));
+  EXPECT_FALSE(gl->exclusive());
+  EXPECT_EQ(cb_.syncs.load(), 1);
+
+  // Marked idle before the callback: served at once too.
+  Glock* g2 = mgr_->Get(GlockType::kInode, 13);
+  { auto h = mgr_->Acquire(g2, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr_->MarkIdle(g2);
+  EXPECT_TRUE(g2->exclusive()) << "marking idle alone gives nothing up";
+  mgr_->TEST_RequestDemote(g2, dlm::LockMode::kEX);
+  EXPECT_TRUE(WaitFor([&] { return mgr_->demotions() == 2; }));
+
+  // A holder after the mark ends it: used again, the grace time protects it again.
+  Glock* g3 = mgr_->Get(GlockType::kInode, 14);
+  { auto h = mgr_->Acquire(g3, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr_->MarkIdle(g3);
+  { auto h = mgr_->Acquire(g3, HolderMode::kExclusive); ASSERT_TRUE(h.ok()); }
+  mgr_->TEST_RequestDemote(g3, dlm::LockMode::kEX);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(mgr_->demotions(), 2u);
+  EXPECT_TRUE(g3->exclusive());
+  mgr_->Shutdown();
+}
+
 // After the hold time a pending demotion is served and new holders wait for it.
 TEST_F(GlockHoldTest, PendingDemotionIsServedWhenTheHoldTimeEnds) {
   Restart(/*min_hold=*/50 * kNanosPerMilli, /*idle_grace=*/3600 * kNanosPerSecond);
