@@ -473,16 +473,34 @@ bool FileSystem::PrepareDemote(Glock* gl) {
   if (gl->type() != GlockType::kInode || !options_.invalidator) return true;
   uint64_t ino = gl->number();
   std::vector<std::string> pass;
+  bool timed_out = false;
   {
     MutexLock l(&entries_mu_);
     EntryPrepare& st = entry_prepare_[ino];
     if (st.running) {
       if (clock_->Now() - st.started < kEntryPassWait) return false;
+      st.uncached = true;
+      timed_out = true;
+    }
+  }
+  if (timed_out) {
+    // The pass waits for the kernel's directory lock (locking.md §3): instead of leaving
+    // its names cached while another node changes the directory, expire every dentry of
+    // this mount (no kernel lock needed); each is looked up again at its next use.
+    if (options_.invalidator->ExpireAllEntries()) {
+      epoch_expiries_.fetch_add(1, std::memory_order_relaxed);
+      COHORT_LOG_DEBUG("directory {}: dentry invalidation waits for the kernel's directory "
+                       "lock; expired all dentries instead", ino);
+    } else {
       COHORT_LOG_WARN("directory {}: dentry invalidation waits for the kernel's directory "
                       "lock; giving up the glock without waiting for it", ino);
-      st.uncached = true;
-      return true;
     }
+    return true;
+  }
+  {
+    MutexLock l(&entries_mu_);
+    EntryPrepare& st = entry_prepare_[ino];
+    if (st.running) return false;  // started by another caller meanwhile
     if (st.uncached) return true;
     auto it = kernel_names_.find(ino);
     if (it == kernel_names_.end() || it->second.empty()) {

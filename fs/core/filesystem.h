@@ -80,6 +80,10 @@ class KernelInvalidator {
                                  std::function<void()> done) {
     if (done) done();
   }
+  // Every dentry the kernel caches for this mount, at once and without any kernel lock
+  // (FUSE_NOTIFY_INC_EPOCH, Linux 6.16+): each is looked up again at its next use.
+  // Returns false when the kernel cannot do it.
+  virtual bool ExpireAllEntries() { return false; }
 };
 
 struct MountOptions {
@@ -389,6 +393,9 @@ class FileSystem final : public GlockCallbacks {
     bool uncached = false;   // names are handed out with entry timeout 0
     Nanos started = 0;       // when the running pass began
   };
+  // Times a directory was given up with its dentry pass still waiting, and every
+  // dentry of the mount was expired instead (ExpireAllEntries).
+  std::atomic<uint64_t> epoch_expiries_{0};
   Mutex entries_mu_{LockRank::kUnranked, "fs.kernel_entries"};
   std::unordered_map<uint64_t, std::set<std::string>> kernel_names_ GUARDED_BY(entries_mu_);
   std::unordered_map<uint64_t, EntryPrepare> entry_prepare_ GUARDED_BY(entries_mu_);

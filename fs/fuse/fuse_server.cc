@@ -555,6 +555,33 @@ void FuseServer::InvalidateEntries(uint64_t parent, std::vector<std::string> nam
   if (done) done();
 }
 
+bool FuseServer::ExpireAllEntries() {
+  if (!serving_ || se_ == nullptr || !epoch_supported_) return false;
+  // libfuse 3.14 has no call for it: the notification is a bare header (unique 0, the
+  // code in `error`, no payload), written like any reply. The kernel handles it with
+  // an atomic increment of the connection's epoch: no lock, cannot block.
+  struct OutHeader {  // struct fuse_out_header of <linux/fuse.h>
+    uint32_t len;
+    int32_t error;
+    uint64_t unique;
+  };
+  static_assert(sizeof(OutHeader) == 16);
+  constexpr int32_t kFuseNotifyIncEpoch = 8;  // enum fuse_notify_code, protocol 7.44
+  OutHeader h{.len = sizeof(OutHeader), .error = kFuseNotifyIncEpoch, .unique = 0};
+  ssize_t n = write(fuse_session_fd(se_), &h, sizeof h);
+  if (n == static_cast<ssize_t>(sizeof h)) return true;
+  int err = errno;
+  if (err == EINVAL || err == ENOSYS) {
+    epoch_supported_ = false;
+    COHORT_LOG_WARN("the kernel does not support FUSE_NOTIFY_INC_EPOCH (Linux 6.16+): a "
+                    "directory given up without its dentry invalidation leaves names "
+                    "stale until that invalidation completes (docs/locking.md §3)");
+  } else if (err != ENOTCONN && err != ENODEV) {
+    COHORT_LOG_WARN("FUSE_NOTIFY_INC_EPOCH failed: {}", std::strerror(err));
+  }
+  return false;
+}
+
 void FuseServer::NotifyLoop() {
   while (true) {
     NotifyJob job;
@@ -564,6 +591,9 @@ void FuseServer::NotifyLoop() {
       if (notify_jobs_.empty()) return;  // stopping, nothing left
       job = std::move(notify_jobs_.front());
       notify_jobs_.pop_front();
+      if (options_.test_hold_entry_notifies) {
+        while (!notify_stop_) notify_cv_.Wait();
+      }
     }
     // No Cohort mutex and no glock holder here (docs/locking.md §3 rule 3). The kernel
     // takes the directory's lock: this waits while a request in that directory runs.

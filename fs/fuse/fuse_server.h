@@ -45,6 +45,10 @@ struct FuseServerOptions {
   int max_threads = 16;
   double timeout_seconds = 86400.0;     // attr/entry validity while our glocks hold
   std::vector<std::string> extra_options;  // passed to the kernel mount as -o
+  // Tests only: the notifier thread holds every dentry invalidation back until the
+  // server stops, as if a request kept the kernel's directory lock the whole time
+  // (docs/locking.md §3), so that the fallback (ExpireAllEntries) is what invalidates.
+  bool test_hold_entry_notifies = false;
 };
 
 class FuseServer final : public KernelInvalidator {
@@ -67,6 +71,7 @@ class FuseServer final : public KernelInvalidator {
   void InvalidateAttributes(uint64_t ino) override;
   void InvalidateEntries(uint64_t parent, std::vector<std::string> names,
                          std::function<void()> done) override;
+  bool ExpireAllEntries() override;
 
   // FUSE id <-> inode number.
   uint64_t ToIno(fuse_ino_t id) const { return id == FUSE_ROOT_ID ? fs_->root_inode() : id; }
@@ -91,6 +96,7 @@ class FuseServer final : public KernelInvalidator {
   bool mounted_ = false;
   bool signals_ = false;
   std::atomic<bool> serving_{false};
+  std::atomic<bool> epoch_supported_{true};  // until the kernel refuses INC_EPOCH
 
   // The notifier thread's queue. Leaf mutex.
   Mutex notify_mu_{LockRank::kUnranked, "fuse.notify"};

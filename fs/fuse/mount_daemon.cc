@@ -45,6 +45,10 @@ class ForwardingInvalidator final : public KernelInvalidator {
       done();
     }
   }
+  bool ExpireAllEntries() override {
+    KernelInvalidator* t = target_.load();
+    return t != nullptr && t->ExpireAllEntries();
+  }
   void set_target(KernelInvalidator* t) { target_.store(t); }
 
  private:
@@ -310,6 +314,11 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   fopt.debug = cmd.debug;
   fopt.extra_options = cmd.fuse_options;
   fopt.acl = cmd.acl;
+  fopt.test_hold_entry_notifies = cmd.test_hold_entry_notifies;
+  if (cmd.test_hold_entry_notifies) {
+    COHORT_LOG_WARN("test option test_hold_entry_notifies: dentry invalidations are held "
+                    "back until unmount (as if the kernel's directory locks stayed taken)");
+  }
   auto server = FuseServer::Create(fs->get(), fopt);
   if (!server.ok()) return fail(server.status().ToString());
   s = (*server)->Mount();
@@ -393,6 +402,8 @@ Status ParseMountOptions(std::string_view options, MountCommand* cmd) {
       LogLevel l;
       if (!ParseLogLevel(v, &l)) return Status::InvalidArgument("loglevel= trace|debug|info|warn|error");
       cmd->log_level = std::string(v);
+    } else if (k == "test_hold_entry_notifies") {
+      cmd->test_hold_entry_notifies = true;  // tests only: docs/operations.md
     } else if (k == "quorum_timeout") {
       if (!ParseUint(v, &n) || n == 0) return Status::InvalidArgument("quorum_timeout= needs seconds");
       cmd->quorum_timeout_seconds = static_cast<double>(n);

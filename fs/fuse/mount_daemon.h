@@ -41,6 +41,7 @@ struct MountCommand {
   std::string log_level = "info";
   double quorum_timeout_seconds = 120;
   std::vector<std::string> fuse_options;  // other -o options, passed to the kernel mount
+  bool test_hold_entry_notifies = false;  // tests only (FuseServerOptions)
 };
 
 // Parses a mount option string ("cluster=/etc/cohort/c.toml,node=2,ro") into `cmd`.

@@ -260,5 +260,50 @@ INSTANTIATE_TEST_SUITE_P(Backings, ClusterCoherenceTest,
                          ::testing::Values(Backing::kImageFile, Backing::kLoopDevice),
                          BackingName);
 
+// When a directory's dentry pass cannot run (a request on that node keeps the kernel's
+// directory lock while it waits for a cluster lock: docs/locking.md §3), the node gives
+// the glock up after 100 ms and expires every dentry of its mount (FUSE_NOTIFY_INC_EPOCH)
+// instead of leaving the names stale. Node 2 holds its dentry notifications back for
+// good (test option), so only that fallback can make it see node 1's changes.
+TEST(ClusterCoherenceFallbackTest, NamesChangedWhileTheDentryPassIsBlockedAreNotStale) {
+  COHORT_REQUIRE_FUSE();
+  CohortCluster c(ClusterSpec{.nodes = 2, .image_bytes = 256ull << 20,
+                              .node_options = {{2, "loglevel=debug,test_hold_entry_notifies"}}});
+  ASSERT_TRUE(c.Setup());
+  ASSERT_TRUE(c.StartAll());
+  auto p = [&](int n, const std::string& rel) { return c.path(n, "d/" + rel); };
+  ASSERT_EQ(mkdir(c.path(1, "d").c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(WriteFile(p(1, "x"), "one"), 0);
+  ASSERT_EQ(WriteFile(p(1, "z"), "zed"), 0);
+  struct stat before;
+  ASSERT_EQ(StatErr(p(2, "x"), &before), 0);  // node 2's kernel caches d/x and d/z
+  ASSERT_EQ(ReadFile(p(2, "x")), "one");
+  ASSERT_EQ(StatErr(p(2, "z")), 0);
+
+  ASSERT_EQ(rename(p(1, "x").c_str(), p(1, "y").c_str()), 0) << strerror(errno);
+  EXPECT_EQ(StatErr(p(2, "x")), ENOENT) << "node 2 still finds the renamed name";
+  EXPECT_EQ(OpenErr(p(2, "x")), ENOENT);
+  struct stat after;
+  ASSERT_EQ(StatErr(p(2, "y"), &after), 0);
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  EXPECT_EQ(ReadFile(p(2, "y")), "one");
+
+  ASSERT_EQ(unlink(p(1, "z").c_str()), 0) << strerror(errno);
+  EXPECT_EQ(StatErr(p(2, "z")), ENOENT) << "node 2 still finds the removed name";
+
+  ASSERT_EQ(WriteFile(p(1, "n"), "new"), 0);
+  ASSERT_EQ(rename(p(1, "n").c_str(), p(1, "y").c_str()), 0) << strerror(errno);
+  EXPECT_EQ(ReadFile(p(2, "y")), "new") << "node 2 still opens the replaced file";
+  EXPECT_EQ(ListDir(c.path(2, "d")), (std::set<std::string>{"y"}));
+
+  std::string log = c.ReadLog(2);
+  EXPECT_NE(log.find("expired all dentries instead"), std::string::npos)
+      << "the fallback never ran:\n" << log;
+  for (int n = 1; n <= 2; ++n) {
+    int st = c.Unmount(n);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << n << "\n" << c.ReadLog(n);
+  }
+}
+
 }  // namespace
 }  // namespace cohort::testing

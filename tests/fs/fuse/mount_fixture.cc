@@ -241,13 +241,19 @@ bool CohortCluster::Setup() {
   return true;
 }
 
+std::string CohortCluster::MountOptions(int node) const {
+  std::string o = "cluster=" + cluster_file_ + ",node=" + std::to_string(node) +
+                  ",quorum_timeout=60,allow_other,stats=" + stats_file(node);
+  auto it = spec_.node_options.find(node);
+  if (it != spec_.node_options.end()) o += "," + it->second;
+  return o;
+}
+
 bool CohortCluster::StartAll() {
   for (int i = 1; i <= spec_.nodes; ++i) {
     daemons_[i] = std::make_unique<Subprocess>();
     std::string err;
-    if (!daemons_[i]->Start({COHORT_BIN, "mount", device_, mnt(i), "-f", "-o",
-                             "cluster=" + cluster_file_ + ",node=" + std::to_string(i) +
-                                 ",quorum_timeout=60,allow_other,stats=" + stats_file(i)},
+    if (!daemons_[i]->Start({COHORT_BIN, "mount", device_, mnt(i), "-f", "-o", MountOptions(i)},
                             log(i), &err)) {
       ADD_FAILURE() << err;
       return false;
@@ -267,8 +273,7 @@ bool CohortCluster::Start(int node) {
   daemons_[node] = std::make_unique<Subprocess>();
   std::string err;
   if (!daemons_[node]->Start({COHORT_BIN, "mount", device_, mnt(node), "-f", "-o",
-                              "cluster=" + cluster_file_ + ",node=" + std::to_string(node) +
-                                  ",quorum_timeout=60,allow_other,stats=" + stats_file(node)},
+                              MountOptions(node)},
                              log(node), &err)) {
     ADD_FAILURE() << err;
     return false;

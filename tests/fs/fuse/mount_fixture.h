@@ -38,6 +38,8 @@ struct ClusterSpec {
   // Serve the image through a loop device (`losetup --direct-io=on`): the daemons open
   // /dev/loopN (O_DIRECT), as they would a shared LUN. Detached by the destructor.
   bool loop_device = false;
+  // Extra mount options of node i ("loglevel=debug,test_hold_entry_notifies").
+  std::map<int, std::string> node_options;
 };
 
 class CohortCluster {
@@ -82,6 +84,7 @@ class CohortCluster {
   TempDir& dir() { return dir_; }
 
  private:
+  std::string MountOptions(int node) const;
   ClusterSpec spec_;
   TempDir dir_{"cluster"};
   std::string image_;
