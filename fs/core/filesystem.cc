@@ -136,6 +136,13 @@ Status FileSystem::Unmount() {
     Status s = ms_->Commit();
     if (!s.ok()) result = s;
   }
+  // Checkpoint before the journal glock goes: a node that can take our slot's glock
+  // replays what our log still holds, and after our locks are released those images
+  // may be older than other nodes' changes (docs/filesystem.md §3.2).
+  if (journal_) {
+    Status s = journal_->Checkpoint();
+    if (!s.ok() && result.ok()) result = s;
+  }
   if (glocks_) {
     journal_holder_.Release();
     glocks_->Shutdown();
@@ -244,7 +251,8 @@ void FileSystem::RecoveryLoop() {
 Status FileSystem::RecoverDeparted() {
   // One survivor at a time (the recovery glock), each journal slot under its own glock:
   // a slot we can take nobody holds, so its node is gone (or never mounted); replaying
-  // is idempotent, so a clean journal costs one header read.
+  // is idempotent, so a clean journal costs one header read; it is safe because a node
+  // checkpoints before giving up EX or its slot (docs/filesystem.md §3.2).
   COHORT_ASSIGN_OR_RETURN(GlockHolder rh, glocks_->Acquire(GlockType::kRecovery, 0,
                                                            HolderMode::kExclusive, false, true));
   for (uint32_t s = 0; s < sb_.journal_count; ++s) {

@@ -356,7 +356,11 @@ void MetaCache::CommitterLoop() {
 Status MetaCache::WriteBack() {
   if (journal_ == nullptr) return Status::OK();
   COHORT_RETURN_IF_ERROR(Commit());
-  return journal_->WriteBack();
+  // A checkpoint, not only the in-place writes: once another node may change these
+  // blocks, no transaction in our log may still hold older images of them, or a replay
+  // of our log (a survivor's after our crash, or ours after a power loss) would write
+  // those images over the other node's changes (docs/filesystem.md §3.2).
+  return journal_->Checkpoint();
 }
 
 Status MetaCache::Stop() {

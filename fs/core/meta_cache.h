@@ -96,9 +96,11 @@ class MetaCache {
   // (those are newer). The caller holds what makes the image valid (a glock).
   void Prime(uint64_t blkno, std::span<const uint8_t> data, CacheOwner owner) EXCLUDES(mu_);
 
-  // Commits, then writes every committed block in place (deferred in-place writes,
-  // fs/journal.h): after it the device holds this node's newest metadata, for another
-  // node to read. Called before giving up an EX glock.
+  // Commits, then checkpoints the journal: every committed block is written in place
+  // (deferred in-place writes, fs/journal.h), flushed, and the log's tail moves past
+  // them. After it the device holds this node's newest metadata, for another node to
+  // read, and no replay of this node's log can bring older images of those blocks back.
+  // Called before giving up an EX glock (docs/filesystem.md §3.2).
   Status WriteBack() EXCLUDES(mu_, commit_mu_);
 
   // Drops every clean cached block recorded with `owner`.

@@ -142,6 +142,67 @@ TEST_F(ClusterMountTest, KilledNodesJournalIsReplayedBySurvivorsWhoCarryOn) {
   EXPECT_EQ(ReadFile(c_.path(3, "from3")), "written on node 3");
 }
 
+// Node 3 changes a directory (its log holds the directory's blocks), then node 1 changes
+// the same directory (node 3 gives the glock up), then node 3 dies. The survivors replay
+// node 3's log: it must not bring back node 3's older images of the directory over node
+// 1's change (docs/filesystem.md §3.2: a node checkpoints before giving up EX).
+TEST_F(ClusterMountTest, ReplayOfADeadNodesLogDoesNotUndoChangesMadeAfterItGaveTheBlocksUp) {
+  ASSERT_EQ(mkdir(c_.path(3, "shared").c_str(), 0755), 0) << strerror(errno);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(WriteFile(c_.path(3, "shared/by3-" + std::to_string(i)), "three"), 0);
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(WriteFile(c_.path(1, "shared/by1-" + std::to_string(i)), "one"), 0);
+  }
+  ASSERT_EQ(mkdir(c_.path(1, "shared/sub1").c_str(), 0755), 0);
+  int dfd = open(c_.path(1, "shared").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dfd, 0);
+  ASSERT_EQ(fsync(dfd), 0);
+  close(dfd);
+  c_.Kill(3);
+  std::set<std::string> want{"sub1"};
+  for (int i = 0; i < 5; ++i) {
+    want.insert("by3-" + std::to_string(i));
+    want.insert("by1-" + std::to_string(i));
+  }
+  EXPECT_EQ(List(c_.path(2, "shared")), want) << c_.ReadLog(1) << c_.ReadLog(2);
+  EXPECT_EQ(List(c_.path(1, "shared")), want);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(ReadFile(c_.path(2, "shared/by1-" + std::to_string(i))), "one");
+    EXPECT_EQ(ReadFile(c_.path(2, "shared/by3-" + std::to_string(i))), "three");
+  }
+  for (int n = 1; n <= 2; ++n) {
+    int st = c_.Unmount(n);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << n << "\n" << c_.ReadLog(n);
+  }
+  fs::FileBlockDevice::Options o;
+  o.read_only = true;
+  auto dev = fs::FileBlockDevice::Open(c_.device(), o);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  Status s = fs::testing::CheckFilesystem(dev->get());
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+// A node that unmounts cleanly leaves nothing in its log for the others to replay.
+TEST_F(ClusterMountTest, CleanUnmountLeavesNoLogForTheSurvivorsToReplay) {
+  ASSERT_EQ(mkdir(c_.path(2, "d").c_str(), 0755), 0) << strerror(errno);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(WriteFile(c_.path(2, "d/f" + std::to_string(i)), "two"), 0);
+  }
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(WriteFile(c_.path(1, "d/g" + std::to_string(i)), "one"), 0);
+  }
+  int st = c_.Unmount(2);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << c_.ReadLog(2);
+  EXPECT_EQ(List(c_.path(1, "d")).size(), 10u);
+  std::string logs = c_.ReadLog(1) + c_.ReadLog(3);
+  auto at = logs.find("replayed journal slot");
+  EXPECT_EQ(at, std::string::npos) << "a survivor replayed the log of a node that unmounted "
+                                      "cleanly:\n" << logs;
+  ASSERT_TRUE(c_.Start(2)) << c_.ReadLog(2);  // back, for the fixture's unmount and check
+  EXPECT_EQ(List(c_.path(2, "d")).size(), 10u);
+}
+
 // Unlinked while open on another node (issue 7, docs/filesystem.md §7).
 uint64_t FreeBlocks(const std::string& mnt) {
   struct statvfs v;
