@@ -270,7 +270,11 @@ class TcpTransport::Impl {
       return;
     }
     p->clear();
-    spare_payloads_.push_back(std::move(*p));
+    try {
+      spare_payloads_.push_back(std::move(*p));
+    } catch (const std::bad_alloc&) {
+      // Not kept: the buffer is freed. A Drain() must not throw (drain_scheduled_).
+    }
   }
   std::thread delivery_thread_;  // or, with inline delivery, the rescue thread
 };
