@@ -569,9 +569,11 @@ class RedisServer {
       int port = FreeLoopbackPort();
       if (port == 0) continue;
       std::string ps = std::to_string(port), log = dir + "/redis.log";
+      pid_t parent = getpid();
       pid_ = fork();
       if (pid_ == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);  // the benchmark died before prctl()
         bench::PinThisThread(cpu);  // redis-server's threads inherit the mask
         execl(bin.c_str(), bin.c_str(), "--bind", "127.0.0.1", "--port", ps.c_str(), "--save",
               "", "--appendonly", "no", "--daemonize", "no", "--dir", dir.c_str(),
