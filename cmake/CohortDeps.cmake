@@ -21,4 +21,7 @@ if(COHORT_BUILD_TESTS)
 endif()
 if(COHORT_BUILD_BENCH)
   find_package(benchmark QUIET)
+  # net_bench's same-run Redis baseline (client side); without it those rows print as
+  # not measured.
+  pkg_check_modules(HIREDIS QUIET IMPORTED_TARGET hiredis)
 endif()

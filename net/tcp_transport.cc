@@ -21,9 +21,13 @@
 //                   calls ends (tl_corked). Reads fill one buffer and every complete
 //                   frame in it is handled before the next read.
 //   Delivery        one queue of handler calls (views and messages, in the order they
-//                   were decided under mu_), drained by a Drain() posted to the
-//                   io_context (deliver_on_io_thread, the default; at most one scheduled
-//                   or running) or by the delivery thread. RescueLoop() runs the
+//                   were decided under mu_), drained by a Drain() (deliver_on_io_thread,
+//                   the default; at most one scheduled or running) or by the delivery
+//                   thread. A Drain() that a read makes due runs on the reading thread
+//                   right after the read's strand handler returns (Connection::
+//                   OnReadDone, tl_drain_after_read); any other is posted to the
+//                   io_context. Received payload buffers go back to a small pool after
+//                   their handler call and are reused by reads. RescueLoop() runs the
 //                   io_context beside a handler call that blocks (docs/wire-protocol.md
 //                   §12).
 //
@@ -61,11 +65,13 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kMaxPendingHandshakes = 64;
 constexpr std::chrono::milliseconds kAckDelay(2);
 constexpr int kMaxDeliveriesPerDrain = 256;
+constexpr size_t kMaxSparePayloads = 64;
+constexpr size_t kMaxSparePayloadBytes = 4096;
 
 struct OutMsg {
   uint64_t seq;
   uint64_t generation;
-  std::shared_ptr<const std::vector<uint8_t>> payload;
+  std::vector<uint8_t> payload;  // the caller's buffer, moved in (no copy)
 };
 
 struct HeldMsg {
@@ -90,6 +96,12 @@ namespace {
 // writes each noted connection once when it ends: the replies to the messages of one
 // read go out in one send() per peer instead of one each.
 thread_local std::vector<std::shared_ptr<Connection>>* tl_corked = nullptr;
+// Drain after the read (docs/wire-protocol.md §12): set while this thread dispatches a
+// read completion into a connection's strand (Connection::OnReadDone). A Drain() that
+// becomes due meanwhile is noted here instead of posted, and the thread runs it as soon
+// as the strand handler returns, outside every strand: no second pass of the scheduler
+// (an epoll_wait(0)) between a request's arrival and its handler call.
+thread_local bool* tl_drain_after_read = nullptr;
 }  // namespace
 
 struct Peer {
@@ -167,10 +179,15 @@ class TcpTransport::Impl {
   void OnClosed(Connection* c, Peer* peer) EXCLUDES(mu_);
   // Returns false on a protocol violation (bad ack).
   bool OnAck(Peer* peer, uint64_t ack) EXCLUDES(mu_);
-  void OnData(Peer* peer, uint64_t generation, uint64_t seq, std::vector<uint8_t> payload)
+  // Takes *payload if it keeps it (delivery or held) and leaves in its place a spare
+  // buffer of an earlier delivery (no allocation per message), or an empty vector.
+  void OnData(Peer* peer, uint64_t generation, uint64_t seq, std::vector<uint8_t>* payload)
       EXCLUDES(mu_);
   void OnHeartbeat(Peer* peer, const HeartbeatMsg& hb) EXCLUDES(mu_);
   void OnPropose(Peer* peer, const ProposeMsg& p) EXCLUDES(mu_);
+  // Runs the Drain() that Enqueue() noted in tl_drain_after_read (the caller holds no
+  // lock and is in no strand).
+  void DrainAfterRead() EXCLUDES(dq_mu_) { Drain(); }
   void NoteHeard(Peer* peer) EXCLUDES(mu_) {
     MutexLock l(&peer->mu);
     peer->last_heard = Now();
@@ -206,7 +223,9 @@ class TcpTransport::Impl {
                     std::vector<std::pair<std::shared_ptr<Connection>, Intent>>* posts)
       REQUIRES(mu_);
   void OnViewInstalled() REQUIRES(mu_);
-  void Enqueue(DeliveryEvent ev) EXCLUDES(dq_mu_);
+  // Queues a handler call. With `spare`, a buffer returned by an earlier delivery (if
+  // one is kept) is moved into *spare for the caller's next payload.
+  void Enqueue(DeliveryEvent ev, std::vector<uint8_t>* spare = nullptr) EXCLUDES(dq_mu_);
   void DeliveryLoop() EXCLUDES(dq_mu_);
   void Drain() EXCLUDES(dq_mu_);
   void Deliver(const DeliveryEvent& ev);
@@ -241,6 +260,22 @@ class TcpTransport::Impl {
   // Inline delivery: a Drain() is posted or running; it clears this when it finds dq_
   // empty.
   bool drain_scheduled_ GUARDED_BY(dq_mu_) = false;
+  // Payload buffers of delivered messages, reused by Connection reads (OnData): no
+  // allocation per received message. At most kMaxSparePayloads, each of at most
+  // kMaxSparePayloadBytes capacity.
+  std::vector<std::vector<uint8_t>> spare_payloads_ GUARDED_BY(dq_mu_);
+  void KeepSpare(std::vector<uint8_t>* p) REQUIRES(dq_mu_) {
+    if (p->capacity() == 0 || p->capacity() > kMaxSparePayloadBytes ||
+        spare_payloads_.size() >= kMaxSparePayloads) {
+      return;
+    }
+    p->clear();
+    try {
+      spare_payloads_.push_back(std::move(*p));
+    } catch (const std::bad_alloc&) {
+      // Not kept: the buffer is freed. A Drain() must not throw (drain_scheduled_).
+    }
+  }
   std::thread delivery_thread_;  // or, with inline delivery, the rescue thread
 };
 
@@ -433,12 +468,35 @@ class Connection : public std::enable_shared_from_this<Connection> {
       rbeg_ = 0;
       if (rbuf_.size() - rend_ < kReadChunk) rbuf_.resize(rend_ + kReadChunk);
     }
-    auto self = shared_from_this();
+    // The completion runs on the io_context, not the strand: OnReadDone enters the
+    // strand itself, so that it can make the handler calls after leaving it.
     sock_.async_read_some(
         asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
-        asio::bind_executor(strand_, [this, self](boost::system::error_code ec, size_t n) {
-          Guard([&] { OnRead(ec, n); });
-        }));
+        asio::bind_executor(t_->io_.get_executor(),
+                            [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                              Connection* c = self.get();
+                              c->OnReadDone(std::move(self), ec, n);
+                            }));
+  }
+
+  // A read completed (an I/O thread, outside every strand). The frames are handled on
+  // the strand, normally inline (dispatch); the handler calls they made due run here
+  // right after, outside the strand (tl_drain_after_read, docs/wire-protocol.md §12),
+  // so a handler call that blocks does not hold this connection's strand: the rescue
+  // thread can still read from it. If the strand is busy on another thread, OnRead runs
+  // there later and the handler calls are posted as before.
+  static void OnReadDone(std::shared_ptr<Connection> self, boost::system::error_code ec,
+                         size_t n) {
+    TcpTransport::Impl* t = self->t_;
+    bool drain = false;
+    bool* outer = tl_drain_after_read;
+    tl_drain_after_read = &drain;
+    Connection* c = self.get();
+    asio::dispatch(c->strand_, [self = std::move(self), ec, n] {
+      self->Guard([&] { self->OnRead(ec, n); });
+    });
+    tl_drain_after_read = outer;
+    if (drain) t->DrainAfterRead();
   }
 
   void OnRead(boost::system::error_code ec, size_t n) {
@@ -516,8 +574,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     switch (h.type) {
       case FrameType::kData:
         if (h.sequence == 0) return Fail(Status::Protocol("DATA with sequence 0"));
-        t_->OnData(peer_, h.generation, h.sequence, std::move(payload_));
-        payload_ = {};
+        t_->OnData(peer_, h.generation, h.sequence, &payload_);
         ScheduleAck();
         break;
       case FrameType::kAck:
@@ -722,7 +779,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             peer_->unacked.begin(), peer_->unacked.end(), send_cursor_,
             [](const OutMsg& m, uint64_t s) { return m.seq < s; });
         for (; it != peer_->unacked.end() && batch_.size() < kMaxBatchBytes; ++it) {
-          EncodeOne(FrameType::kData, it->generation, it->seq, ack, *it->payload);
+          EncodeOne(FrameType::kData, it->generation, it->seq, ack, it->payload);
           send_cursor_ = it->seq + 1;
           ++data_frames;
         }
@@ -1122,12 +1179,12 @@ bool TcpTransport::Impl::OnAck(Peer* peer, uint64_t ack) {
 }
 
 void TcpTransport::Impl::OnData(Peer* peer, uint64_t generation, uint64_t seq,
-                                std::vector<uint8_t> payload) {
+                                std::vector<uint8_t>* payload) {
   MutexLock l(&mu_);
   MutexLock pl(&peer->mu);
   if (seq <= peer->recv_last) {
     ++st_dups;
-    return;
+    return;  // the caller keeps its buffer
   }
   peer->recv_last = seq;
   uint64_t cur = membership_.generation();
@@ -1139,12 +1196,15 @@ void TcpTransport::Impl::OnData(Peer* peer, uint64_t generation, uint64_t seq,
       peer->held.pop_front();
       ++st_stale;
     }
-    peer->held.push_back(HeldMsg{generation, std::move(payload)});
+    peer->held.push_back(HeldMsg{generation, std::move(*payload)});
+    payload->clear();  // moved-from: make it a valid empty buffer
     return;
   }
   if (generation == cur && membership_.MemberIncarnation(from) == peer->incarnation) {
     ++st_delivered;
-    Enqueue(DeliveryEvent{false, {}, from, generation, std::move(payload)});
+    DeliveryEvent ev{false, {}, from, generation, std::move(*payload)};
+    payload->clear();
+    Enqueue(std::move(ev), payload);
   } else {
     ++st_stale;
   }
@@ -1196,8 +1256,7 @@ Status TcpTransport::Impl::Send(NodeId to, uint64_t generation, std::vector<uint
     Peer* p = FindPeer(to);
     MutexLock pl(&p->mu);
     idle = p->unacked.empty();
-    p->unacked.push_back(OutMsg{p->next_seq++, generation,
-                                std::make_shared<const std::vector<uint8_t>>(std::move(payload))});
+    p->unacked.push_back(OutMsg{p->next_seq++, generation, std::move(payload)});
     c = p->conn;
   }
   if (!c) return Status::OK();  // written when the connection opens (§6)
@@ -1211,16 +1270,24 @@ Status TcpTransport::Impl::Send(NodeId to, uint64_t generation, std::vector<uint
   return Status::OK();
 }
 
-void TcpTransport::Impl::Enqueue(DeliveryEvent ev) {
+void TcpTransport::Impl::Enqueue(DeliveryEvent ev, std::vector<uint8_t>* spare) {
   {
     MutexLock l(&dq_mu_);
     dq_.push_back(std::move(ev));
+    if (spare != nullptr && !spare_payloads_.empty()) {
+      *spare = std::move(spare_payloads_.back());
+      spare_payloads_.pop_back();
+    }
     if (!inline_delivery_) {
       dq_cv_.Signal();
       return;
     }
     if (drain_scheduled_) return;  // the scheduled or running Drain() will see it
     drain_scheduled_ = true;
+    if (tl_drain_after_read != nullptr) {
+      *tl_drain_after_read = true;  // run by Connection::OnReadDone after the strand
+      return;
+    }
   }
   // Posted, never run here: the caller may hold locks and Send() must not re-enter.
   // Not asio::defer(): measured slower (bench/net_bench.cc, one-cpu 40 -> 75 us).
@@ -1239,12 +1306,14 @@ void TcpTransport::Impl::Drain() {
   // At most one Drain() is scheduled or running (drain_scheduled_), so handler calls
   // are serialized even with several I/O threads, and each Drain() observes the
   // previous one's effects through dq_mu_.
-  std::vector<std::shared_ptr<Connection>> corked;
+  // One list per thread, kept: no allocation per run of handler calls.
+  thread_local std::vector<std::shared_ptr<Connection>> corked;
   tl_corked = &corked;
+  DeliveryEvent ev;
   for (int i = 0; i < kMaxDeliveriesPerDrain; ++i) {
-    DeliveryEvent ev;
     {
       MutexLock l(&dq_mu_);
+      KeepSpare(&ev.payload);  // the previous call's buffer, for the next read
       if (dq_.empty()) {
         drain_scheduled_ = false;
         break;

@@ -17,6 +17,7 @@ PACKAGES=(
   nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libbenchmark-dev
+  redis-server libhiredis-dev
   e2fsprogs util-linux iproute2 procps psmisc kmod
 )
 

@@ -318,6 +318,37 @@ TEST_F(TcpTransportTest, InlineDeliveryKeepsOrderViewsFirstAndAllowsSendFromHand
   echo_t_->Stop();
 }
 
+// Received payloads are read into buffers of earlier deliveries (docs/wire-protocol.md
+// §12): payloads of varied sizes, some above the size of a kept buffer and some empty,
+// echoed both ways, arrive byte for byte as sent.
+TEST_F(TcpTransportTest, ReusedReceiveBuffersDeliverEveryPayloadIntactAcrossSizes) {
+  MakeFiles(2, 60000);
+  uint64_t gen = 0;
+  Node* a = StartEchoPair({}, &gen);
+  ASSERT_NE(a, nullptr);
+  constexpr uint32_t kCount = 400;
+  auto payload = [](uint32_t i) {
+    size_t n = i % 7 == 0 ? 0 : (i * 389u) % 9000u;  // 0 .. 8999 bytes
+    std::vector<uint8_t> p(n);
+    for (size_t k = 0; k < n; ++k) p[k] = static_cast<uint8_t>(i * 31u + k * 7u);
+    return p;
+  };
+  for (uint32_t i = 0; i < kCount; ++i) {
+    ASSERT_TRUE(a->t->Send(2, gen, payload(i)).ok());
+    if (i % 16 == 15) {  // let deliveries return their buffers between bursts
+      ASSERT_TRUE(a->rec.WaitFor([&] { return a->rec.msgs_locked().size() == i + 1; }));
+    }
+  }
+  ASSERT_TRUE(a->rec.WaitFor([&] { return a->rec.msgs_locked().size() == kCount; }));
+  std::vector<Recorder::Msg> back = a->rec.Messages(), there = echo_->Messages();
+  ASSERT_EQ(there.size(), kCount);
+  for (uint32_t i = 0; i < kCount; ++i) {
+    EXPECT_EQ(there[i].payload, payload(i)) << "node 2 got message " << i << " altered";
+    EXPECT_EQ(back[i].payload, payload(i)) << "node 1 got echo " << i << " altered";
+  }
+  echo_t_->Stop();
+}
+
 TEST_F(TcpTransportTest, DeliveryThreadKeepsOrderAndAllowsSendFromHandler) {
   MakeFiles(2, 60000);
   TcpTransportOptions dt;
