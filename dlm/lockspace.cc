@@ -931,6 +931,24 @@ net::NodeId Lockspace::DirNode(std::string_view key) const {
   return view_.members[h % view_.members.size()];
 }
 
+bool Lockspace::KnownUnlocked(std::string_view name) const {
+  const std::string key = MakeResourceKey("", name);
+  MutexLock l(&mu_);
+  // Every lock granted or requested anywhere has its master's resource entered in the
+  // directory node's table (first lookup, or recovery's rebuild, §10 phase 3 and 5)
+  // until that resource is freed idle; a master that is this node has it in resources_.
+  // A resource that this node masters with no lock and no request on it (idle, not yet
+  // freed) counts as unlocked too.
+  if (recovering_ || !member_ || !view_.quorate || DirNode(key) != self_) return false;
+  auto d = dir_.find(key);
+  if (d != dir_.end() && d->second != self_) return false;
+  auto it = resources_.find(key);
+  if (it == resources_.end()) return true;
+  const Resource* r = it->second.get();
+  return r->master == self_ && r->own.empty() && !r->HasMasterLocks() && !r->lookup_pending &&
+         r->reports.empty();
+}
+
 void Lockspace::DirLookup(net::NodeId from, const std::string& key) {
   auto [it, inserted] = dir_.try_emplace(key, from);
   net::NodeId master = it->second;

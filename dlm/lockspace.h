@@ -177,6 +177,14 @@ class Lockspace final : public net::TransportHandler {
   MessageCounts message_counts() const EXCLUDES(mu_);
   // The directory node of `key` in the current view (docs/dlm.md §12).
   net::NodeId DirectoryNodeOf(std::string_view key) const EXCLUDES(mu_);
+  // True only if no node holds, or waits for, a lock on the top-level resource `name`
+  // as far as this node knows without a message (docs/dlm.md §12, "Known unlocked"):
+  // the lockspace is quorate and not recovering, this node is the name's directory
+  // node, and its directory and resource table name no other master and no lock or
+  // request for the name (an idle resource mastered here counts as unlocked).
+  // A request another node sends meanwhile may be granted right after. False says
+  // nothing (ask with a NOQUEUE request). Never sends a message or takes a lock.
+  bool KnownUnlocked(std::string_view name) const EXCLUDES(mu_);
   net::NodeId self() const { return self_; }
 
  private:

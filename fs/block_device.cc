@@ -37,6 +37,16 @@ AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
   std::memset(data_, 0, alloc);
 }
 
+AlignedBuffer AlignedBuffer::Uninitialized(size_t size) {
+  AlignedBuffer b;
+  size_t alloc = (size + kIoAlign - 1) / kIoAlign * kIoAlign;
+  if (alloc == 0) alloc = kIoAlign;
+  b.data_ = static_cast<uint8_t*>(std::aligned_alloc(kIoAlign, alloc));
+  if (b.data_ == nullptr) throw std::bad_alloc();
+  b.size_ = size;
+  return b;
+}
+
 AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {
   if (this != &o) {
     std::free(data_);

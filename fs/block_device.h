@@ -75,7 +75,11 @@ class BlockDevice {
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
+  // Zero-filled.
   explicit AlignedBuffer(size_t size);
+  // Contents undefined: for a buffer the caller overwrites whole before any read of it
+  // (a journal write assembled from block images).
+  static AlignedBuffer Uninitialized(size_t size);
   AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), size_(o.size_) {
     o.data_ = nullptr;
     o.size_ = 0;

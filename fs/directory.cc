@@ -235,8 +235,8 @@ Result<DirLeaf> DecodeDirLeaf(std::span<const uint8_t> block, uint64_t blkno,
       }
     }
   }
-  for (size_t i = kLeafHeaderSize + used; i < block.size(); ++i) {
-    if (p[i] != 0) return Status::Corruption(what + "garbage after entries");
+  if (!AllZero(block.subspan(kLeafHeaderSize + used))) {
+    return Status::Corruption(what + "garbage after entries");
   }
   return l;
 }

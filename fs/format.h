@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +38,14 @@ inline constexpr uint32_t kMaxNodes = 128;
 bool IsValidBlockSize(uint32_t bs);
 // Block number of the primary superblock for block size `bs`.
 inline uint64_t PrimarySuperblockBlock(uint32_t bs) { return kSuperblockOffset / bs; }
+
+// True if every byte of `bytes` is zero (the unused tail of a structure, which the
+// decoders require to be zero). Compares the range with itself shifted by one byte, so
+// that it runs at memcmp speed instead of a byte loop.
+inline bool AllZero(std::span<const uint8_t> bytes) {
+  return bytes.empty() ||
+         (bytes[0] == 0 && std::memcmp(bytes.data(), bytes.data() + 1, bytes.size() - 1) == 0);
+}
 
 // §1.6. DO NOT CHANGE the values; retired values are never reused.
 enum class BlockType : uint16_t {

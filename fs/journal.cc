@@ -126,7 +126,8 @@ Status WriteRun(BlockDevice* dev, uint64_t first, const std::vector<const std::v
                 uint32_t bs) {
   if (blocks.empty()) return Status::OK();
   if (blocks.size() == 1) return dev->WriteBlock(first, *blocks[0]);
-  AlignedBuffer buf(blocks.size() * bs);
+  // Every byte is copied over next: no zero fill (it cost a memset of each commit's size).
+  AlignedBuffer buf = AlignedBuffer::Uninitialized(blocks.size() * bs);
   for (size_t i = 0; i < blocks.size(); ++i) std::memcpy(buf.data() + i * bs, blocks[i]->data(), bs);
   return dev->WriteAt(first * bs, buf.span());
 }

@@ -8,6 +8,11 @@
 
 namespace cohort::fs {
 
+namespace {
+// More quarantined blocks than this are released before an allocation (Reserve).
+constexpr size_t kQuarantineBeforeAllocation = 64;
+}  // namespace
+
 bool Reservation::Has(uint64_t g) const {
   return std::binary_search(groups.begin(), groups.end(), g);
 }
@@ -142,10 +147,32 @@ void Allocator::InvalidateGroup(uint64_t g) {
 }
 
 Status Allocator::Reserve(Reservation* r, uint64_t blocks, uint64_t goal) {
-  // Freed blocks stay quarantined until a checkpoint; when many are waiting (a big file
-  // was just deleted), commit now so that they count as free again. No handle is open
-  // here (REQUIRES above), so committing is allowed.
-  if (ms_->quarantined() > 1024) COHORT_RETURN_IF_ERROR(ms_->Commit());
+  // Freed blocks stay quarantined until a checkpoint (fs/core/meta_cache.h invariants 3
+  // and 4) and are still counted free by their groups: reserve room for the request
+  // plus every quarantined block, so that allocation inside the handle cannot run out.
+  // When that is not there, or more than a few blocks wait, end the quarantine (commit
+  // + checkpoint) and count again: allocation passes quarantined blocks one by one
+  // (AllocRun), so a create after many unlinks would otherwise pay for every one of
+  // them. Unlinks alone never come here, and keep their checkpoints batched. No handle
+  // is open here (REQUIRES above), so committing is allowed.
+  if (ms_->quarantined() > kQuarantineBeforeAllocation) {
+    COHORT_RETURN_IF_ERROR(ms_->ReleaseQuarantine());
+  }
+  for (int round = 0; round < 2; ++round) {
+    const uint64_t quarantined = ms_->quarantined();
+    const uint64_t need = blocks + quarantined;
+    // While blocks are quarantined, only groups free for the taking: ending the
+    // quarantine is cheaper than waiting for another node's group.
+    COHORT_ASSIGN_OR_RETURN(uint64_t have, ReserveGroups(r, need, goal, quarantined == 0));
+    if (have >= need) return Status::OK();
+    if (quarantined == 0) break;
+    COHORT_RETURN_IF_ERROR(ms_->ReleaseQuarantine());
+  }
+  return Status::NoSpace("no space left: need " + std::to_string(blocks) + " blocks");
+}
+
+Result<uint64_t> Allocator::ReserveGroups(Reservation* r, uint64_t blocks, uint64_t goal,
+                                          bool may_wait) {
   uint64_t have = 0;
   for (uint64_t g : r->groups) {
     auto free = FreeEstimate(g);
@@ -153,7 +180,7 @@ Status Allocator::Reserve(Reservation* r, uint64_t blocks, uint64_t goal) {
   }
   std::vector<uint64_t> order = CandidateOrder(goal);
   // Pass 0: groups nobody else is using (non-blocking); pass 1: wait if we must.
-  for (int pass = 0; pass < 2 && have < blocks; ++pass) {
+  for (int pass = 0; pass < (may_wait ? 2 : 1) && have < blocks; ++pass) {
     for (uint64_t g : order) {
       if (have >= blocks) break;
       if (r->Has(g)) continue;
@@ -185,11 +212,7 @@ Status Allocator::Reserve(Reservation* r, uint64_t blocks, uint64_t goal) {
       r->holders.insert(r->holders.begin() + pos, std::move(*h));
     }
   }
-  if (have < blocks) {
-    return Status::NoSpace("no space left: need " + std::to_string(blocks) +
-                           " blocks, found " + std::to_string(have));
-  }
-  return Status::OK();
+  return have;
 }
 
 Status Allocator::LockGroupsOf(Reservation* r, const std::vector<uint64_t>& blknos) {
@@ -219,22 +242,33 @@ void Allocator::PutGroup(MetaCache::Handle& h, AllocGroup* ag, uint64_t g) {
   ag->ClearDirty();
 }
 
+Status Allocator::LoadNodeBlockLocked() {
+  if (node_block_) return Status::OK();
+  uint64_t nblk = sb_.node_blocks_start + slot_;
+  COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(nblk));
+  COHORT_ASSIGN_OR_RETURN(NodeBlock nb, DecodeNodeBlock(block, nblk, ctx_, slot_));
+  node_block_ = nb;
+  return Status::OK();
+}
+
 Status Allocator::UpdateNodeBlock(MetaCache::Handle& h,
                                   const std::function<Status(NodeBlock*)>& fn) {
   uint64_t nblk = sb_.node_blocks_start + slot_;
   MutexLock l(&mu_);
-  COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(nblk));
-  COHORT_ASSIGN_OR_RETURN(NodeBlock nb, DecodeNodeBlock(block, nblk, ctx_, slot_));
+  // Only this node writes its node block, and only here: the decoded copy is current
+  // (no read and checksum of the block per allocation or free).
+  COHORT_RETURN_IF_ERROR(LoadNodeBlockLocked());
+  NodeBlock nb = *node_block_;
   COHORT_RETURN_IF_ERROR(fn(&nb));
   h.Put(nblk, nb.Encode(nblk, ctx_));
+  node_block_ = nb;
   return Status::OK();
 }
 
 Result<NodeBlock> Allocator::ReadNodeBlock() {
-  uint64_t nblk = sb_.node_blocks_start + slot_;
   MutexLock l(&mu_);
-  COHORT_ASSIGN_OR_RETURN(auto block, ms_->Read(nblk));
-  return DecodeNodeBlock(block, nblk, ctx_, slot_);
+  COHORT_RETURN_IF_ERROR(LoadNodeBlockLocked());
+  return *node_block_;
 }
 
 Status Allocator::AddDeltas(MetaCache::Handle& h, int64_t free_delta, int64_t inode_delta) {
@@ -257,8 +291,13 @@ Result<std::pair<uint64_t, uint32_t>> Allocator::AllocRun(Reservation& r, MetaCa
     COHORT_ASSIGN_OR_RETURN(AllocGroup * ag, Loaded(g));
     uint64_t local_goal = (g == gg) ? goal : 0;
     // Skip quarantined blocks (freed, not yet checkpointed): allocate, and give back
-    // the part of the run from the first quarantined block on.
-    for (int attempt = 0; attempt < 64; ++attempt) {
+    // the part of the run from the first quarantined block on. Each attempt passes at
+    // least one quarantined block (at most twice: the search wraps once), so that many
+    // attempts reach every free block: Reserve counted only those that are not
+    // quarantined, and quarantined blocks freed between allocated ones (files unlinked
+    // in name-hash order) come one by one.
+    const size_t attempts = 64 + 2 * ms_->quarantined();
+    for (size_t attempt = 0; attempt < attempts; ++attempt) {
       auto run = ag->AllocateRun(max, local_goal);
       if (!run.ok()) break;  // group full
       auto [first, count] = *run;

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/mutex.h"
@@ -103,6 +104,11 @@ class Allocator {
   Result<bool> GroupInitialized(uint64_t g);
   Status InitializeGroup(uint64_t g);
   Result<uint32_t> FreeEstimate(uint64_t g);
+  // Adds groups to `r` until they hold `blocks` free blocks or none is left (trying
+  // every group without waiting first, then, if `may_wait`, waiting); returns the free
+  // blocks the groups of `r` hold.
+  Result<uint64_t> ReserveGroups(Reservation* r, uint64_t blocks, uint64_t goal,
+                                 bool may_wait);
   void PutGroup(MetaCache::Handle& h, AllocGroup* ag, uint64_t g);
   Status AddDeltas(MetaCache::Handle& h, int64_t free_delta, int64_t inode_delta)
       EXCLUDES(mu_);
@@ -114,8 +120,12 @@ class Allocator {
   const uint32_t slot_;
   const BlockContext ctx_;
 
+  Status LoadNodeBlockLocked() REQUIRES(mu_);
+
   Mutex mu_{LockRank::kFsAllocGroup, "fs.allocator"};
   std::map<uint64_t, std::unique_ptr<AllocGroup>> loaded_ GUARDED_BY(mu_);
+  // This node's node block as last Put (decoded once, then kept in step).
+  std::optional<NodeBlock> node_block_ GUARDED_BY(mu_);
 };
 
 }  // namespace cohort::fs

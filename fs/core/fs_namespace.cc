@@ -384,12 +384,16 @@ Status FileSystem::RemoveName(const OpContext& c, uint64_t parent, std::string_v
   if (want_dir && d.dir_entries > 0) return Status::NotEmpty();
   COHORT_RETURN_IF_ERROR(CheckSticky(c, p, d));
 
-  // The last name of an inode open nowhere (not on this node, and the open glock's EX
-  // try-lock says not on another) and small enough to free in one transaction: remove
-  // the name and free the inode in the same transaction, without the orphan list (a
-  // crash replays both or neither). The open glock stays held EX until the end, so no
-  // node can open the inode meanwhile.
+  // The last name of an inode open nowhere (not on this node, and not on another: the
+  // open glock's EX try-lock succeeds, or the DLM knows that nobody has a lock on it)
+  // and small enough to free in one transaction: remove the name and free the inode in
+  // the same transaction, without the orphan list (a crash replays both or neither).
+  // A held open glock stays held EX until the end, so no node can open the inode
+  // meanwhile; without it (known unlocked), a node whose open request reaches the DLM
+  // after the check needs this inode's glock next, which this node gives up only after
+  // the transaction, so it finds the inode freed (docs/locking.md §2.7).
   GlockHolder open_ex;
+  bool free_now = false;
   std::vector<uint64_t> blocks;
   const bool last_link = want_dir || d.nlink <= 1;
   if (last_link && !(d.content_kind == ContentKind::kExtents && d.blocks > 64)) {
@@ -398,34 +402,45 @@ Status FileSystem::RemoveName(const OpContext& c, uint64_t parent, std::string_v
       MutexLock l(&table_mu_);
       open_here = cci->nopen > 0;
     }
-    if (!open_here) {
+    if (!open_here && glocks_->KnownUnlocked(cci->open_gl)) {
+      free_now = true;  // no DLM request: nobody has a lock on it
+    } else if (!open_here) {
       auto oh = glocks_->Acquire(cci->open_gl, HolderMode::kExclusive, /*try_only=*/true);
       if (oh.ok()) {
         open_ex = std::move(*oh);
+        free_now = true;
       } else if (oh.code() != Code::kWouldBlock) {
         return oh.status();
       }
     }
-    if (open_ex.held()) {
+    if (free_now) {
       COHORT_ASSIGN_OR_RETURN(blocks, BlocksOf(cci));
       blocks.push_back(cci->ino);
       std::sort(blocks.begin(), blocks.end());
     }
   }
   Reservation r;
-  if (open_ex.held()) {
+  if (free_now) {
     COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, blocks));
   } else {
     COHORT_RETURN_IF_ERROR(alloc_->LockGroupsOf(&r, {cci->ino}));
   }
   {
     COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(12 + 2 * r.groups.size() + blocks.size() / 1000));
-    COHORT_RETURN_IF_ERROR(DirOf(pci).Remove(&p, r, *h, name));
+    // The directory's new times (and link count) go in before the removal, which
+    // writes the directory inode: one encode of it per unlink, not two.
+    const uint32_t old_nlink = p.nlink;
+    const int64_t old_mtime = p.mtime_ns, old_ctime = p.ctime_ns;
     if (want_dir) p.nlink -= std::min<uint32_t>(p.nlink, 1);
     p.mtime_ns = NextMtime(p);
     p.ctime_ns = p.mtime_ns;
-    Store(*h, pci);
-    if (open_ex.held()) {
+    if (Status s = DirOf(pci).Remove(&p, r, *h, name); !s.ok()) {
+      p.nlink = old_nlink;  // DirRemove changes nothing else before it fails
+      p.mtime_ns = old_mtime;
+      p.ctime_ns = old_ctime;
+      return s;
+    }
+    if (free_now) {
       d.nlink = 0;
       COHORT_RETURN_IF_ERROR(FreeBlocksIn(*h, r, cci, blocks));
       return Status::OK();

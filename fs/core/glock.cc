@@ -255,6 +255,19 @@ Result<GlockHolder> GlockManager::Acquire(Glock* gl, HolderMode m, bool try_only
   }
 }
 
+bool GlockManager::KnownUnlocked(Glock* gl) const {
+  if (withdrawn_.load(std::memory_order_acquire) || frozen_.load(std::memory_order_acquire)) {
+    return false;
+  }
+  {
+    MutexLock l(&gl->mu_);
+    if (gl->granted_ != dlm::LockMode::kNone || gl->dlm_busy_ || gl->lkid_ != dlm::kNoLock) {
+      return false;
+    }
+  }
+  return ls_->KnownUnlocked(gl->name());
+}
+
 Result<std::vector<GlockHolder>> GlockManager::AcquireMany(std::vector<Want> wants) {
   std::sort(wants.begin(), wants.end(), [](const Want& a, const Want& b) {
     int ta = TypeOrder(a.gl->type()), tb = TypeOrder(b.gl->type());

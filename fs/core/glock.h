@@ -252,6 +252,14 @@ class GlockManager {
   // Demotions done so far (tests and benchmarks).
   uint64_t demotions() const EXCLUDES(table_mu_);
 
+  // True only if no node, this one included, holds or waits for `gl`'s DLM lock, as
+  // far as this node knows without a message (dlm::Lockspace::KnownUnlocked): this
+  // node is the lock's directory node and nobody has a lock on it, and no freeze or
+  // withdrawal is in force. A request of another node may be granted right after;
+  // callers rely on another lock they hold for what that may see (docs/locking.md
+  // §2.7). False says nothing.
+  bool KnownUnlocked(Glock* gl) const;
+
   // Releases `gl`'s DLM lock (to NL) once it has no holders and its minimum hold time
   // has passed, as a BAST for EX would: for a lock taken on a guess that proved
   // useless (inode readahead of a block that is not an inode).

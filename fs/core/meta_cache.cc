@@ -189,36 +189,46 @@ void MetaCache::Handle::OnCommit(std::function<void()> fn) {
 Status MetaCache::Commit() {
   if (journal_ == nullptr) return Status::OK();
   MutexLock c(&commit_mu_);
-  return CommitLocked();
+  return CommitLocked(/*checkpoint=*/false);
 }
 
-Status MetaCache::CommitLocked() {
+Status MetaCache::ReleaseQuarantine() {
+  if (journal_ == nullptr) return Status::OK();
+  MutexLock c(&commit_mu_);
+  return CommitLocked(/*checkpoint=*/true);
+}
+
+Status MetaCache::CommitLocked(bool checkpoint) {
   Journal::Transaction tx;
   std::vector<std::function<void()>> hooks;
   std::vector<uint64_t> freed;
   size_t nblocks = 0;
+  bool committed = false;
   {
     MutexLock l(&mu_);
     if (failed_) return Status::IOError("journal failed: filesystem withdrawn");
-    if (running_.empty() && on_commit_.empty() && freed_running_.empty()) return Status::OK();
-    committing_ = true;
-    while (handles_ > 0) cv_.Wait();
-    for (auto& [blkno, image] : running_) {
-      tx.AddMetadata(MetaBlock{blkno, std::move(image)});
-      auto it = cache_.find(blkno);
-      if (it != cache_.end() && it->second.dirty) {
-        it->second.dirty = false;
-        lru_.push_back(blkno);
-        it->second.lru = std::prev(lru_.end());
+    committed = !running_.empty() || !on_commit_.empty() || !freed_running_.empty();
+    if (!committed && (!checkpoint || freed_committed_.empty())) return Status::OK();
+    if (committed) {
+      committing_ = true;
+      while (handles_ > 0) cv_.Wait();
+      for (auto& [blkno, image] : running_) {
+        tx.AddMetadata(MetaBlock{blkno, std::move(image)});
+        auto it = cache_.find(blkno);
+        if (it != cache_.end() && it->second.dirty) {
+          it->second.dirty = false;
+          lru_.push_back(blkno);
+          it->second.lru = std::prev(lru_.end());
+        }
       }
+      nblocks = running_.size();
+      running_.clear();
+      hooks.swap(on_commit_);
+      freed.swap(freed_running_);
+      reserved_ = 0;
+      committing_ = false;
+      cv_.SignalAll();
     }
-    nblocks = running_.size();
-    running_.clear();
-    hooks.swap(on_commit_);
-    freed.swap(freed_running_);
-    reserved_ = 0;
-    committing_ = false;
-    cv_.SignalAll();
   }
   Status s;
   if (nblocks > 0) {
@@ -226,8 +236,17 @@ Status MetaCache::CommitLocked() {
     if (!seq.ok()) s = seq.status();
   }
   // Invariant 3: freed blocks become allocatable only once no transaction in the log
-  // can still write them.
-  if (s.ok() && !freed.empty()) s = journal_->Checkpoint();
+  // can still write them. The checkpoint that ends their quarantine is batched
+  // (invariant 4): it costs two flushes and a header write, and an unlink frees a block.
+  std::vector<uint64_t> released;
+  if (s.ok()) {
+    freed_committed_.insert(freed_committed_.end(), freed.begin(), freed.end());
+    if (!freed_committed_.empty() &&
+        (checkpoint || freed_committed_.size() >= options_.max_quarantine)) {
+      s = journal_->Checkpoint();
+      if (s.ok()) released.swap(freed_committed_);
+    }
+  }
   {
     MutexLock l(&mu_);
     if (!s.ok()) {
@@ -237,7 +256,6 @@ Status MetaCache::CommitLocked() {
       return s;
     }
     for (uint64_t b : freed) {
-      quarantine_.erase(b);
       // A freed block's cached image (e.g. an inode's tombstone, put after the free)
       // must not outlive the commit: another node may allocate the block as something
       // else once we give up its group, and we would read our old image under a new
@@ -248,7 +266,8 @@ Status MetaCache::CommitLocked() {
         cache_.erase(it);
       }
     }
-    ++stats_.commits;
+    for (uint64_t b : released) quarantine_.erase(b);
+    if (committed) ++stats_.commits;
     stats_.committed_blocks += nblocks;
     EvictLocked();
   }
@@ -347,19 +366,25 @@ void MetaCache::CommitterLoop() {
       if (running_.empty() && freed_running_.empty() && on_commit_.empty()) continue;
     }
     Status s = Commit();
-    // Write the committed images in place here, off the request path.
-    if (s.ok()) s = journal_->WriteBack();
+    // Write the committed images in place here, off the request path, in batches.
+    if (s.ok() && journal_->pending_blocks() >= options_.writeback_batch) {
+      s = journal_->WriteBack();
+    }
     if (!s.ok()) return;
   }
 }
 
 Status MetaCache::WriteBack() {
   if (journal_ == nullptr) return Status::OK();
-  COHORT_RETURN_IF_ERROR(Commit());
+  // Commits, and ends the quarantine of every committed free (invariant 4): this node
+  // is about to give up a glock, perhaps a group's, and another node may then allocate
+  // what it freed.
+  COHORT_RETURN_IF_ERROR(ReleaseQuarantine());
   // A checkpoint, not only the in-place writes: once another node may change these
   // blocks, no transaction in our log may still hold older images of them, or a replay
   // of our log (a survivor's after our crash, or ours after a power loss) would write
-  // those images over the other node's changes (docs/filesystem.md §3.2).
+  // those images over the other node's changes (docs/filesystem.md §3.2). Free when the
+  // quarantine's checkpoint just ran.
   return journal_->Checkpoint();
 }
 

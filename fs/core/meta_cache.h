@@ -21,6 +21,10 @@
 //     journal has been checkpointed past N: otherwise replay of an older transaction
 //     that logged it as metadata could overwrite the new contents (the format has no
 //     revoke records; this is our substitute).
+//  4. The checkpoint that ends a quarantine is batched: a commit checkpoints only once
+//     `max_quarantine` freed blocks wait (or the log is full), but WriteBack() — called
+//     before this node gives up an EX glock, e.g. a group's, after which another node
+//     may allocate the blocks freed here — always checkpoints past every committed free.
 //
 // Thread safety: all methods are thread-safe (mutex of rank kFsBlockCache; commits are
 // serialised by a second mutex of rank kFsCommit held across the journal). Callers
@@ -54,6 +58,14 @@ struct MetaCacheOptions {
   size_t max_txn_blocks = 200;       // commit before a transaction grows past this
   size_t cache_blocks = 1 << 16;     // clean blocks kept (256 MiB at 4 KiB)
   Nanos commit_interval = kNanosPerSecond;  // background commit period (0: none)
+  // A commit checkpoints the journal (ending the quarantine of the blocks freed so far,
+  // invariant 3) once this many freed blocks wait; fewer stay quarantined until a later
+  // commit, WriteBack() or ReleaseQuarantine(). 0: every commit that freed a block.
+  size_t max_quarantine = 1024;
+  // The background committer writes committed images in place once this many wait
+  // (Journal::pending_blocks): a block changed by many transactions (a directory leaf,
+  // a bitmap) is written once per batch instead of once per commit. 0: after every commit.
+  size_t writeback_batch = 512;
 };
 
 class MetaCache {
@@ -98,10 +110,15 @@ class MetaCache {
 
   // Commits, then checkpoints the journal: every committed block is written in place
   // (deferred in-place writes, fs/journal.h), flushed, and the log's tail moves past
-  // them. After it the device holds this node's newest metadata, for another node to
-  // read, and no replay of this node's log can bring older images of those blocks back.
-  // Called before giving up an EX glock (docs/filesystem.md §3.2).
+  // them, which also ends the quarantine of every committed free (invariant 4). After it
+  // the device holds this node's newest metadata, for another node to read, and no
+  // replay of this node's log can bring older images of those blocks back, nor write
+  // over a freed block another node allocates next. Called before giving up an EX glock
+  // (docs/filesystem.md §3.2).
   Status WriteBack() EXCLUDES(mu_, commit_mu_);
+  // Commits and checkpoints if any freed block is quarantined, so that every freed
+  // block can be allocated again. REQUIRES: no handle open on this thread.
+  Status ReleaseQuarantine() EXCLUDES(mu_, commit_mu_);
 
   // Drops every clean cached block recorded with `owner`.
   void Invalidate(CacheOwner owner) EXCLUDES(mu_);
@@ -167,7 +184,9 @@ class MetaCache {
   void SetOwnerLocked(uint64_t blkno, Entry* e, CacheOwner owner) REQUIRES(mu_);
   // Erases an entry (and its by_owner_ record); the caller has taken it off the LRU.
   void EraseLocked(std::unordered_map<uint64_t, Entry>::iterator it) REQUIRES(mu_);
-  Status CommitLocked() REQUIRES(commit_mu_) EXCLUDES(mu_);
+  // `checkpoint`: also checkpoint the journal if a committed free waits for one (true),
+  // or only once `max_quarantine` blocks wait (false).
+  Status CommitLocked(bool checkpoint) REQUIRES(commit_mu_) EXCLUDES(mu_);
   void CommitterLoop();
 
   BlockDevice* const dev_;
@@ -190,6 +209,8 @@ class MetaCache {
   std::vector<std::function<void()>> on_commit_ GUARDED_BY(mu_);
   std::set<uint64_t> quarantine_ GUARDED_BY(mu_);       // freed, not checkpointed
   std::vector<uint64_t> freed_running_ GUARDED_BY(mu_);  // freed in the running txn
+  // Freed in committed transactions, not yet checkpointed (still quarantined).
+  std::vector<uint64_t> freed_committed_ GUARDED_BY(commit_mu_);
   size_t handles_ GUARDED_BY(mu_) = 0;
   size_t reserved_ GUARDED_BY(mu_) = 0;
   bool committing_ GUARDED_BY(mu_) = false;

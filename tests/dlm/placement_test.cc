@@ -65,6 +65,31 @@ TEST(PlacementTest, FirstLockOfAPreferredNameOnItsNodeSendsNoMessage) {
   EXPECT_EQ(c.net().pending(), 0u);
 }
 
+TEST(PlacementTest, OnlyTheDirectoryNodeKnowsANameIsUnlocked) {
+  Cluster c(4, 1, 0, Hint);
+  EXPECT_TRUE(c[3].KnownUnlocked("3free"));
+  // Not its directory node: another node may master it without this one hearing of it.
+  EXPECT_FALSE(c[2].KnownUnlocked("3free"));
+  EXPECT_FALSE(c[4].KnownUnlocked("3free"));
+}
+
+TEST(PlacementTest, ANameLockedOnAnyNodeIsNotKnownUnlocked) {
+  Cluster c(4, 1, 0, Hint);
+  Recorder rec;
+  LockId own = Take(c[3], rec, "3own", LockMode::kPR);       // mastered on node 3
+  LockId other = Take(c[2], rec, "3other", LockMode::kPR);   // mastered on node 2
+  c.Settle();
+  LockId queued = Take(c[4], rec, "3other", LockMode::kEX);  // waits behind it
+  c.Settle();
+  EXPECT_TRUE(rec.Granted(own));
+  EXPECT_TRUE(rec.Granted(other));
+  EXPECT_FALSE(rec.Granted(queued));
+  EXPECT_EQ(MasterOf(c[2], other), 2u);
+  EXPECT_FALSE(c[3].KnownUnlocked("3own"));
+  EXPECT_FALSE(c[3].KnownUnlocked("3other"));
+  EXPECT_TRUE(c[3].KnownUnlocked("3never"));
+}
+
 TEST(PlacementTest, WithoutTheRuleTheSameLocksCostLookups) {
   // The baseline the rule improves on: with the hash, most new names on one node need a
   // LOOKUP to another node (and its reply).

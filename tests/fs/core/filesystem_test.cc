@@ -324,6 +324,59 @@ TEST_F(FileSystemTest, UnlinkedOpenFileKeepsDataUntilLastRelease) {
   EXPECT_EQ(fs()->GetAttr(e->ino).code(), Code::kStale);
 }
 
+TEST_F(FileSystemTest, UnlinkAfterRemountFreesTheFileWithoutTakingItsOpenLock) {
+  // After a remount nobody has a lock on the file's open glock and this node is its DLM
+  // directory node: the DLM knows that without a request (docs/locking.md §2.7), so the
+  // unlink frees the inode in its own transaction and never takes the open lock.
+  uint64_t ino = Create(root(), "f");
+  Write(ino, 0, "data");
+  t_.Unmount();
+  t_.Mount();
+  ASSERT_EQ(LookupCode(root(), "f"), Code::kOk);
+  auto before = fs()->StatFs();
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(fs()->Unlink(c_, root(), "f").ok());
+  auto after = fs()->StatFs();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->free_blocks, before->free_blocks + 1);  // the inode, freed at once
+  const std::string dump = fs()->glocks()->Dump();
+  EXPECT_NE(dump.find("o:" + std::to_string(ino) + " dlm=--"), std::string::npos) << dump;
+  EXPECT_EQ(fs()->GetAttr(ino).code(), Code::kStale);
+}
+
+TEST_F(FileSystemTest, FreedBlocksStayQuarantinedAcrossCommitsUntilAWriteBack) {
+  // The checkpoint that ends a quarantine is batched (fs/core/meta_cache.h invariant 4):
+  // a commit leaves the freed inode quarantined; WriteBack, which runs before this node
+  // gives up an EX glock to another node, ends it.
+  uint64_t ino = Create(root(), "q");
+  ASSERT_TRUE(fs()->Unlink(c_, root(), "q").ok());
+  MetaCache* ms = fs()->meta_cache();
+  ASSERT_TRUE(ms->Commit().ok());
+  EXPECT_TRUE(ms->Quarantined(ino));
+  ASSERT_TRUE(ms->WriteBack().ok());
+  EXPECT_FALSE(ms->Quarantined(ino));
+  EXPECT_EQ(ms->quarantined(), 0u);
+}
+
+TEST_F(FileSystemTest, CreatesAfterUnlinkingEveryOtherFileSkipEachQuarantinedBlock) {
+  // The freed inodes stay quarantined between allocated ones; a create near them must
+  // pass them one by one (more than the 64 tries allocation used to allow) instead of
+  // failing inside its transaction.
+  Mkdir(root(), "d");
+  auto d = fs()->Lookup(c_, root(), "d");
+  ASSERT_TRUE(d.ok());
+  for (int i = 0; i < 300; ++i) Create(d->ino, "f" + std::to_string(i));
+  for (int i = 0; i < 300; i += 2) {
+    ASSERT_TRUE(fs()->Unlink(c_, d->ino, "f" + std::to_string(i)).ok()) << i;
+  }
+  EXPECT_GE(fs()->meta_cache()->quarantined(), 100u);
+  for (int i = 0; i < 200; ++i) EXPECT_NE(Create(d->ino, "g" + std::to_string(i)), 0u) << i;
+  std::set<std::string> names = List(d->ino);
+  names.erase(".");
+  names.erase("..");
+  EXPECT_EQ(names.size(), 350u);
+}
+
 TEST_F(FileSystemTest, OrphanLeftByCrashIsFreedAtNextMount) {
   auto e = fs()->Create(c_, root(), "tmp", 0644, O_RDWR);
   ASSERT_TRUE(e.ok());
@@ -749,6 +802,48 @@ TEST(FileSystemSmallDeviceTest, FullDiskAnswersNoSpaceAndSpaceComesBack) {
   auto n = t.fs()->Write(c, again->ino, 0, Bytes(std::string(20 << 20, 'a')));
   EXPECT_TRUE(n.ok()) << n.status().ToString();
   ASSERT_TRUE(t.fs()->Release(again->ino).ok());
+  t.Unmount();
+  Status s = CheckFilesystem(t.dev());
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST(FileSystemSmallDeviceTest, SpaceOfASmallDeletedFileIsUsableOnAFullDisk) {
+  // A few freed blocks stay quarantined until a batched checkpoint; on a full disk they
+  // are the only free space, and an allocation must end the quarantine rather than run
+  // out inside its transaction (which would withdraw the filesystem).
+  testing::TestFsOptions o;
+  o.device_bytes = 64ull << 20;
+  o.journal_bytes = 4ull << 20;
+  o.group_bytes = 16ull << 20;
+  TestFs t(o);
+  OpContext c;
+  auto small = t.fs()->Create(c, t.root(), "small", 0644, O_RDWR);
+  ASSERT_TRUE(small.ok());
+  ASSERT_TRUE(t.fs()->Write(c, small->ino, 0, Bytes(std::string(400 << 10, 's'))).ok());
+  ASSERT_TRUE(t.fs()->Release(small->ino).ok());
+  auto e = t.fs()->Create(c, t.root(), "fill", 0644, O_RDWR);
+  ASSERT_TRUE(e.ok());
+  std::string chunk(64 << 10, 'f');
+  uint64_t written = 0;
+  Status last;
+  for (int i = 0; i < 2000; ++i) {
+    auto n = t.fs()->Write(c, e->ino, written, Bytes(chunk));
+    if (!n.ok()) {
+      last = n.status();
+      break;
+    }
+    written += *n;
+  }
+  ASSERT_EQ(last.code(), Code::kNoSpace) << last.ToString();
+  ASSERT_TRUE(t.fs()->Unlink(c, t.root(), "small").ok());
+  // No sync: the 100 freed blocks are quarantined, and nothing else is free.
+  auto n = t.fs()->Write(c, e->ino, written, Bytes(std::string(256 << 10, 'g')));
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 256u << 10);
+  std::vector<uint8_t> out;
+  ASSERT_TRUE(t.fs()->Read(e->ino, written, 10, &out).ok());
+  EXPECT_EQ(std::string(out.begin(), out.end()), std::string(10, 'g'));
+  ASSERT_TRUE(t.fs()->Release(e->ino).ok());
   t.Unmount();
   Status s = CheckFilesystem(t.dev());
   EXPECT_TRUE(s.ok()) << s.ToString();
