@@ -35,6 +35,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq >/dev/null
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # redis-server is only for bench/net_bench's baseline, which starts a private server
+  # of its own: the system service Debian starts on install is not wanted.
+  if [[ " ${missing[*]} " == *" redis-server "* ]] && [[ -d /run/systemd/system ]]; then
+    $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
 fi
 
 # FUSE: the mount tests need /dev/fuse and fusermount3.
