@@ -121,6 +121,7 @@ std::string FormatStats(uint64_t seq, uint32_t node, const dlm::Lockspace& ls) {
   }
   line("dlm.resources", ls.resource_count());
   line("dlm.directory_entries", ls.directory_size());
+  out += FuseServer::FormatRequestCounts();
   return out;
 }
 
