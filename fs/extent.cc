@@ -63,8 +63,8 @@ Result<ExtentNode> DecodeExtentNode(std::span<const uint8_t> area, uint64_t bloc
     }
   }
   // Bytes past the used entries must be zero (§6 invariant 3 carries over).
-  for (size_t i = kExtentNodeHeaderSize + kExtentEntrySize * count; i < area.size(); ++i) {
-    if (p[i] != 0) return Status::Corruption("extent node: garbage after entries");
+  if (!AllZeroFrom(area, kExtentNodeHeaderSize + kExtentEntrySize * size_t{count})) {
+    return Status::Corruption("extent node: garbage after entries");
   }
   return n;
 }

@@ -121,8 +121,8 @@ Result<Inode> DecodeInode(std::span<const uint8_t> block, uint64_t blkno, const 
     return Status::Corruption(what + "pointer outside the filesystem");
   }
   if (n.dir_depth > 32) return Status::Corruption(what + "dir_depth > 32");
-  for (size_t i = kInodeContentOffset + len; i < block.size(); ++i) {
-    if (p[i] != 0) return Status::Corruption(what + "garbage after content");
+  if (!AllZeroFrom(block, kInodeContentOffset + len)) {
+    return Status::Corruption(what + "garbage after content");
   }
   n.content.assign(p + kInodeContentOffset, p + kInodeContentOffset + len);
   const bool dir = n.is_dir();
