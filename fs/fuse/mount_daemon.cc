@@ -311,6 +311,7 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
   fopt.debug = cmd.debug;
   fopt.extra_options = cmd.fuse_options;
   fopt.acl = cmd.acl;
+  fopt.killpriv_v2 = cmd.killpriv_v2;
   auto server = FuseServer::Create(fs->get(), fopt);
   if (!server.ok()) return fail(server.status().ToString());
   s = (*server)->Mount();
@@ -383,6 +384,8 @@ Status ParseMountOptions(std::string_view options, MountCommand* cmd) {
       cmd->acl = true;
     } else if (k == "noacl") {
       cmd->acl = false;
+    } else if (k == "nokillpriv") {
+      cmd->killpriv_v2 = false;
     } else if (k == "debug") {
       cmd->debug = true;
     } else if (k == "logfile") {
