@@ -7,9 +7,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
-#include <array>
 #include <exception>
 #include <new>
 
@@ -569,13 +569,12 @@ ssize_t FuseServer::IoRead(int fd, void* buf, size_t len, void* userdata) {
 
 ssize_t FuseServer::IoWritev(int fd, struct iovec* iov, int count, void* userdata) {
   auto* srv = static_cast<FuseServer*>(userdata);
-  // The reply to INIT: header (struct fuse_out_header: len, error, unique) + body.
-  if (count >= 2 && iov[0].iov_len >= 16 && srv->options_.killpriv_v2 &&
-      srv->kernel_offers_killpriv_v2_.load() && !srv->killpriv_v2_.load()) {
-    int32_t error;
-    uint64_t unique;
-    std::memcpy(&error, static_cast<const uint8_t*>(iov[0].iov_base) + 4, sizeof error);
-    std::memcpy(&unique, static_cast<const uint8_t*>(iov[0].iov_base) + 8, sizeof unique);
+  // The reply to INIT: a header (iov[0]) and the body (iov[1]), as libfuse sends it.
+  uint64_t unique = 0;
+  int32_t error = -1;
+  if (count >= 2 && srv->options_.killpriv_v2 && srv->kernel_offers_killpriv_v2_.load() &&
+      !srv->killpriv_v2_.load() &&
+      wire::ParseReplyHeader(iov[0].iov_base, iov[0].iov_len, &unique, &error)) {
     if (error == 0 && unique != 0 && unique == srv->init_unique_.load() &&
         wire::AddKillPrivV2ToInitReply(iov[1].iov_base, iov[1].iov_len)) {
       srv->killpriv_v2_.store(true);

@@ -92,6 +92,15 @@ const char* OpcodeName(uint32_t opcode) {
   }
 }
 
+bool ParseReplyHeader(const void* header, size_t n, uint64_t* unique, int32_t* error) {
+  fuse_out_header h;
+  if (header == nullptr || n < sizeof h) return false;
+  std::memcpy(&h, header, sizeof h);
+  *unique = h.unique;
+  *error = h.error;
+  return true;
+}
+
 bool AddKillPrivV2ToInitReply(void* reply, size_t n) {
   // major, minor, max_readahead, flags: present in every INIT reply libfuse sends to a
   // kernel of protocol 7.23 or later (FUSE_COMPAT_22_INIT_OUT_SIZE and up).

@@ -37,6 +37,10 @@ struct RequestInfo {
 // Parses the header of one request of `n` bytes (as read from /dev/fuse).
 RequestInfo ParseRequest(const void* buf, size_t n);
 
+// The unique id and error of a reply header (struct fuse_out_header) of `n` bytes; false
+// if too short to be one.
+bool ParseReplyHeader(const void* header, size_t n, uint64_t* unique, int32_t* error);
+
 // `reply` is the body of a successful reply to INIT (struct fuse_init_out, `n` bytes):
 // sets FUSE_HANDLE_KILLPRIV_V2 in its flags. Returns false (and changes nothing) when the
 // body is too short to be one.

@@ -104,6 +104,20 @@ TEST(KernelWireTest, InitOfferAndReplyFlag) {
   EXPECT_EQ(tiny.flags, 0u);
 }
 
+TEST(KernelWireTest, ReplyHeaderGivesUniqueAndError) {
+  fuse_out_header h{};
+  h.len = sizeof h;
+  h.error = -2;
+  h.unique = 1234;
+  uint64_t unique = 0;
+  int32_t error = 0;
+  ASSERT_TRUE(ParseReplyHeader(&h, sizeof h, &unique, &error));
+  EXPECT_EQ(unique, 1234u);
+  EXPECT_EQ(error, -2);
+  EXPECT_FALSE(ParseReplyHeader(&h, sizeof h - 1, &unique, &error));
+  EXPECT_FALSE(ParseReplyHeader(nullptr, 64, &unique, &error));
+}
+
 TEST(KernelWireTest, OpcodeNamesAreTheKernels) {
   EXPECT_STREQ(OpcodeName(FUSE_GETXATTR), "GETXATTR");
   EXPECT_STREQ(OpcodeName(FUSE_WRITE), "WRITE");
