@@ -161,7 +161,10 @@ CohortCluster::CohortCluster(ClusterSpec spec) : spec_(spec) {
   daemons_.resize(spec_.nodes + 1);
   guards_.resize(spec_.nodes + 1);
   std::random_device rd;
-  base_port_ = 20000 + static_cast<int>(rd() % 20000);
+  // Below Linux's default ephemeral range (32768-60999): a port there can be taken at
+  // any moment by some process's outgoing connection ("Address already in use", seen
+  // in parallel ctest runs).
+  base_port_ = 20000 + static_cast<int>(rd() % 12000);
 }
 
 CohortCluster::~CohortCluster() {
