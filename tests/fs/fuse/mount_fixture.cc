@@ -250,7 +250,8 @@ bool CohortCluster::StartAll() {
     std::string err;
     if (!daemons_[i]->Start({COHORT_BIN, "mount", device_, mnt(i), "-f", "-o",
                              "cluster=" + cluster_file_ + ",node=" + std::to_string(i) +
-                                 ",quorum_timeout=60,allow_other,stats=" + stats_file(i)},
+                                 ",quorum_timeout=60,allow_other" + MountExtra() +
+                                 ",stats=" + stats_file(i)},
                             log(i), &err)) {
       ADD_FAILURE() << err;
       return false;
@@ -271,7 +272,8 @@ bool CohortCluster::Start(int node) {
   std::string err;
   if (!daemons_[node]->Start({COHORT_BIN, "mount", device_, mnt(node), "-f", "-o",
                               "cluster=" + cluster_file_ + ",node=" + std::to_string(node) +
-                                  ",quorum_timeout=60,allow_other,stats=" + stats_file(node)},
+                                  ",quorum_timeout=60,allow_other" + MountExtra() +
+                                  ",stats=" + stats_file(node)},
                              log(node), &err)) {
     ADD_FAILURE() << err;
     return false;

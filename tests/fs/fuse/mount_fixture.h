@@ -38,6 +38,7 @@ struct ClusterSpec {
   // Serve the image through a loop device (`losetup --direct-io=on`): the daemons open
   // /dev/loopN (O_DIRECT), as they would a shared LUN. Detached by the destructor.
   bool loop_device = false;
+  std::string mount_extra;      // more `cohort mount -o` options for every daemon
 };
 
 class CohortCluster {
@@ -71,6 +72,9 @@ class CohortCluster {
   std::string log(int node) const { return dir_.Sub("node" + std::to_string(node) + ".log"); }
   std::string ReadLog(int node) const;
   // Every daemon writes its statistics here on SIGUSR1 (docs/operations.md).
+  std::string MountExtra() const {
+    return spec_.mount_extra.empty() ? std::string() : "," + spec_.mount_extra;
+  }
   std::string stats_file(int node) const {
     return dir_.Sub("node" + std::to_string(node) + ".stats");
   }

@@ -432,6 +432,34 @@ TEST_F(MountTest, AppendsSendNoGetxattr) {
   EXPECT_EQ(after["fuse.requests.WRITE"], before["fuse.requests.WRITE"] + 20);
 }
 
+// `-o nokillpriv`: the kernel keeps clearing (and asking for security.capability before
+// every write), as before FUSE_HANDLE_KILLPRIV_V2.
+class MountNoKillPrivTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    COHORT_REQUIRE_FUSE();
+    ASSERT_TRUE(c_.Setup());
+    ASSERT_TRUE(c_.Start(1));
+  }
+  std::string P(const std::string& rel) { return c_.path(1, rel); }
+  CohortCluster c_{ClusterSpec{.mount_extra = "nokillpriv"}};
+};
+
+TEST_F(MountNoKillPrivTest, KernelClearsSetuidAndAsksForCapabilityOnEveryWrite) {
+  WriteFile(P("s"), "x");
+  ASSERT_EQ(chmod(P("s").c_str(), 04777), 0);
+  auto before = c_.Stats(1);
+  EXPECT_EQ(before["fuse.killpriv_v2"], 0u);
+  ASSERT_EQ(WriteAsNobody(P("s"), O_WRONLY | O_APPEND), 0);
+  EXPECT_EQ(ModeOf(P("s")), 0777u);
+  int fd = open(P("s").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(write(fd, "z", 1), 1);
+  close(fd);
+  auto after = c_.Stats(1);
+  EXPECT_GE(after["fuse.requests.GETXATTR"], before["fuse.requests.GETXATTR"] + 5);
+}
+
 TEST_F(MountTest, WriteBeyondMaximumFileSizeIsEFBIG) {
   int fd = open(P("efbig").c_str(), O_CREAT | O_RDWR, 0644);
   ASSERT_GE(fd, 0);
