@@ -6,7 +6,14 @@
 //       cluster file on 127.0.0.1 (random port 20000-40000).
 //
 //   fs_bench [--quick] [--json] [--dir DIR] [--only seq,meta,append,direct]
-//            [--placements one-cpu,apart] [--step-timeout SECONDS]
+//            [--placements one-cpu,apart] [--step-timeout SECONDS] [--image sparse|written]
+//
+// `--only seq` selects the sequential write and read and the 4 KiB random read and write
+// rows (they run on the sequential file). `--image written` writes zeros over Cohort's
+// whole image before mkfs, so that the host filesystem allocates nothing while (c) runs,
+// as on a LUN; the default is a sparse image (the host allocates the image's blocks as
+// Cohort first writes them). With neither seq nor direct selected the image is 1 GiB.
+// `--help` prints this and exits.
 //
 // Must run as root (FUSE mounts, drop_caches). Progress and per-step errors go to stderr,
 // the table (or with --json one JSON object) to stdout. When a Cohort step fails, the
@@ -788,6 +795,7 @@ struct Options {
   double step_timeout = 600;
   std::vector<std::string> only;
   std::vector<std::string> placements{"one-cpu", "apart"};
+  bool written_image = false;
   bool Wants(const std::string& g) const {
     return only.empty() || std::find(only.begin(), only.end(), g) != only.end();
   }
@@ -1005,6 +1013,21 @@ int main(int argc, char** argv) {
     if (a == "--only") o.only = Split(argv[i + 1]);
     if (a == "--placements") o.placements = Split(argv[i + 1]);
     if (a == "--step-timeout") o.step_timeout = std::atof(argv[i + 1]);
+    if (a == "--image") o.written_image = std::string(argv[i + 1]) == "written";
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf(
+          "fs_bench [--quick] [--json] [--dir DIR] [--only seq,meta,append,direct]\n"
+          "         [--placements one-cpu,apart] [--step-timeout SECONDS]\n"
+          "         [--image sparse|written]\n"
+          "  seq: sequential write/read, 4K random read/write; meta: create/stat/unlink,\n"
+          "  ls -l; append: durable 4K append; direct: O_DIRECT 1 MiB. Run as root.\n"
+          "  --image written: zero-fill Cohort's image first (no host allocation during\n"
+          "  the run); default sparse. Figures and targets: docs/filesystem.md §12.\n");
+      return 0;
+    }
   }
   if (report.quick()) {
     o.seq_bytes = 256ull << 20;
@@ -1052,7 +1075,9 @@ int main(int argc, char** argv) {
   report.AddInfo("rows", "each figure twice: cohort (c) vs passthrough (b), vs host (a)");
 
   // (c) Cohort's image: as big as the largest file plus room for quarantined frees.
-  uint64_t image_bytes = std::max<uint64_t>(o.seq_bytes, o.direct_bytes) * 3 + (1ull << 30);
+  uint64_t image_bytes = (o.Wants("seq") || o.Wants("direct"))
+                             ? std::max<uint64_t>(o.seq_bytes, o.direct_bytes) * 3 + (1ull << 30)
+                             : (1ull << 30);
   {
     std::ofstream f(image);
   }
@@ -1060,6 +1085,25 @@ int main(int argc, char** argv) {
     std::perror("truncate image");
     return 1;
   }
+  if (o.written_image) {
+    // Zeros over every block, then fsync: the host filesystem has allocated and written
+    // the whole image before (c) runs (bounded: image_bytes / 1 MiB writes).
+    int fd = open(image.c_str(), O_WRONLY);
+    std::vector<char> zeros(1 << 20, 0);
+    bool ok = fd >= 0;
+    for (uint64_t off = 0; ok && off < image_bytes && !g_stop; off += zeros.size()) {
+      ok = pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(off)) ==
+           static_cast<ssize_t>(zeros.size());
+    }
+    if (ok) ok = fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    if (!ok) {
+      std::perror("zero-fill image");
+      return 1;
+    }
+  }
+  report.AddInfo("image", std::to_string(image_bytes >> 20) + "MiB " +
+                              (o.written_image ? "written (zero-filled)" : "sparse"));
   if (RunCommand({mkfs, "-q", "-c", "fsbench", "-j", "1", image}, 120, root + "/mkfs.log") != 0) {
     std::fprintf(stderr, "fs_bench: mkfs.cohort failed: see below\n");
     std::ifstream in(root + "/mkfs.log");

@@ -235,7 +235,7 @@ Result<DirLeaf> DecodeDirLeaf(std::span<const uint8_t> block, uint64_t blkno,
       }
     }
   }
-  if (!AllZero(block.subspan(kLeafHeaderSize + used))) {
+  if (!AllZeroFrom(block, kLeafHeaderSize + used)) {
     return Status::Corruption(what + "garbage after entries");
   }
   return l;

@@ -63,7 +63,7 @@ Result<ExtentNode> DecodeExtentNode(std::span<const uint8_t> area, uint64_t bloc
     }
   }
   // Bytes past the used entries must be zero (§6 invariant 3 carries over).
-  if (!AllZero(area.subspan(kExtentNodeHeaderSize + kExtentEntrySize * count))) {
+  if (!AllZeroFrom(area, kExtentNodeHeaderSize + kExtentEntrySize * size_t{count})) {
     return Status::Corruption("extent node: garbage after entries");
   }
   return n;

@@ -2,6 +2,7 @@
 #include "fs/format.h"
 
 #include <cstdio>
+#include <cstring>
 
 #include "common/coding.h"
 #include "common/crc32c.h"
@@ -141,6 +142,21 @@ Result<std::string> DecodeFixedString(const uint8_t* src, size_t field_size) {
     if (src[i] != 0) return Status::Corruption("string field has bytes after its NUL");
   }
   return std::string(reinterpret_cast<const char*>(src), n);
+}
+
+bool AllZeroFrom(std::span<const uint8_t> bytes, size_t from) {
+  if (from >= bytes.size()) return true;
+  const uint8_t* p = bytes.data() + from;
+  const size_t n = bytes.size() - from;
+  uint64_t acc = 0;
+  size_t i = 0;
+  for (; i + sizeof(uint64_t) <= n; i += sizeof(uint64_t)) {
+    uint64_t w;
+    std::memcpy(&w, p + i, sizeof w);
+    acc |= w;
+  }
+  for (; i < n; ++i) acc |= p[i];
+  return acc == 0;
 }
 
 uint64_t FsStampFromUuid(const uint8_t uuid[16]) { return DecodeFixed64(uuid); }

@@ -121,7 +121,7 @@ Result<Inode> DecodeInode(std::span<const uint8_t> block, uint64_t blkno, const 
     return Status::Corruption(what + "pointer outside the filesystem");
   }
   if (n.dir_depth > 32) return Status::Corruption(what + "dir_depth > 32");
-  if (!AllZero(block.subspan(kInodeContentOffset + len))) {
+  if (!AllZeroFrom(block, kInodeContentOffset + len)) {
     return Status::Corruption(what + "garbage after content");
   }
   n.content.assign(p + kInodeContentOffset, p + kInodeContentOffset + len);

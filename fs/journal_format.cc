@@ -71,8 +71,8 @@ Result<JournalDescriptor> DecodeJournalDescriptor(std::span<const uint8_t> block
     }
     if (DecodeFixed32(p + 60 + 16 * k) != 0) return Status::Corruption(what + "reserved");
   }
-  for (size_t i = 48 + 16 * size_t{count}; i < block.size(); ++i) {
-    if (p[i] != 0) return Status::Corruption(what + "garbage after entries");
+  if (!AllZeroFrom(block, 48 + 16 * size_t{count})) {
+    return Status::Corruption(what + "garbage after entries");
   }
   return d;
 }

@@ -63,6 +63,11 @@ struct OpContext {
   uint32_t gid = 0;
   uint32_t pid = 0;
   uint32_t umask = 022;
+  // The kernel asks this write, truncate or open(O_TRUNC) to clear set-user-ID,
+  // set-group-ID (if group-executable) and security.capability, in the same handle as
+  // the change (FUSE_HANDLE_KILLPRIV_V2: it is set when the caller lacks CAP_FSETID;
+  // docs/filesystem.md §8.1). A chown clears them whatever this says.
+  bool kill_suidgid = false;
 };
 
 // Called to invalidate the kernel's caches when this node gives up a glock
@@ -322,7 +327,14 @@ class FileSystem final : public GlockCallbacks {
   Status UnmapExtents(CachedInode* ci, const std::vector<Extent>& remain,
                       const std::vector<std::pair<uint64_t, uint32_t>>& to_free,
                       const std::function<void(Inode*)>& also);
-  Status WriteData(CachedInode* ci, uint64_t off, std::span<const uint8_t> data);
+  // With `kill_privs`, KillPrivs runs in the handle that stores the write.
+  Status WriteData(CachedInode* ci, uint64_t off, std::span<const uint8_t> data,
+                   bool kill_privs = false);
+  // Clears set-user-ID, set-group-ID when group-executable, and removes
+  // security.capability, inside `h` (docs/filesystem.md §8.1). Adds at most one block
+  // (the xattr block) to `h`; a block left empty stays allocated until the inode goes.
+  // Stores ci. REQUIRES: ci's glock held EX.
+  Status KillPrivs(MetaCache::Handle& h, CachedInode* ci);
   // After an in-place data write that the next commit must not overtake (fresh blocks,
   // an extension, zeroing): see Journal::set_order_noted_writes_only.
   void NoteOrderedWrite() {

@@ -92,7 +92,7 @@ Result<size_t> FileSystem::Write(const OpContext& c, uint64_t ino, uint64_t off,
       return Status::FileTooBig("write past the maximum file size");
     }
   }
-  COHORT_RETURN_IF_ERROR(WriteData(ci, off, data));
+  COHORT_RETURN_IF_ERROR(WriteData(ci, off, data, c.kill_suidgid));
   return data.size();
 }
 
@@ -119,7 +119,8 @@ Status FileSystem::UnshareInline(CachedInode* ci, Reservation& r, MetaCache::Han
   return Status::OK();
 }
 
-Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint8_t> data) {
+Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint8_t> data,
+                             bool kill_privs) {
   Inode& d = ci->disk;
   const uint32_t bs = ctx_.block_size;
   const uint64_t end = off + data.size();
@@ -134,7 +135,8 @@ Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint
     if (d.content.size() < d.size) d.content.resize(d.size, 0);
     d.mtime_ns = NextMtime(d);
     d.ctime_ns = d.mtime_ns;
-    COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(2));
+    COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(3));
+    if (kill_privs) COHORT_RETURN_IF_ERROR(KillPrivs(*h, ci));
     Store(*h, ci);
     return Status::OK();
   }
@@ -171,7 +173,7 @@ Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint
   if (hole_blocks > 0 || is_inline) {
     COHORT_RETURN_IF_ERROR(alloc_->Reserve(&r, hole_blocks + tree_blocks + 1, ci->ino));
   }
-  COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(16 + tree_blocks + 2 * r.groups.size()));
+  COHORT_ASSIGN_OR_RETURN(auto h, ms_->Begin(17 + tree_blocks + 2 * r.groups.size()));
   if (is_inline) COHORT_RETURN_IF_ERROR(UnshareInline(ci, r, *h));
   // Allocate the holes, run by run.
   std::vector<Run> mapped;
@@ -247,6 +249,7 @@ Status FileSystem::WriteData(CachedInode* ci, uint64_t off, std::span<const uint
   d.size = std::max<uint64_t>(d.size, end);
   d.mtime_ns = NextMtime(d);
   d.ctime_ns = d.mtime_ns;
+  if (kill_privs) COHORT_RETURN_IF_ERROR(KillPrivs(*h, ci));
   Store(*h, ci);
   return Status::OK();
 }

@@ -179,13 +179,21 @@ Result<struct stat> FileSystem::SetAttr(const OpContext& c, uint64_t ino,
     COHORT_RETURN_IF_ERROR(Truncate(ci, *r.size));
   }
   int64_t now = Now();
+  // A chown of anything but a directory clears set-user-ID, set-group-ID (when
+  // group-executable) and capabilities, as Linux's chown_common does for every caller;
+  // a truncate does when the kernel asks (no CAP_FSETID). Under
+  // FUSE_HANDLE_KILLPRIV_V2 the kernel leaves both to us (docs/filesystem.md §8.1); a
+  // request that also sets the mode explicitly keeps that mode.
+  const bool chown = (r.uid || r.gid) && !r.mode;
+  const bool kill = !d.is_dir() && (chown || c.kill_suidgid);
   if (r.mode) d.mode = (d.mode & S_IFMT) | (*r.mode & 07777);
   if (r.uid) d.uid = *r.uid;
   if (r.gid) d.gid = *r.gid;
   if (r.atime_ns) d.atime_ns = *r.atime_ns == SetAttrRequest::kTimeNow ? now : *r.atime_ns;
   if (r.mtime_ns) d.mtime_ns = *r.mtime_ns == SetAttrRequest::kTimeNow ? now : *r.mtime_ns;
-  COHORT_ASSIGN_OR_RETURN(auto th, ms_->Begin(3));
+  COHORT_ASSIGN_OR_RETURN(auto th, ms_->Begin(4));
   if (r.mode) COHORT_RETURN_IF_ERROR(ChmodAcl(*th, ci));  // the access ACL follows chmod
+  if (kill) COHORT_RETURN_IF_ERROR(KillPrivs(*th, ci));
   d.ctime_ns = r.ctime_ns && *r.ctime_ns != SetAttrRequest::kTimeNow ? *r.ctime_ns : now;
   Store(*th, ci);
   return StatOf(d);

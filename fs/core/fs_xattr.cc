@@ -22,6 +22,7 @@ namespace {
 
 constexpr int kXattrCreate = 1;
 constexpr int kXattrReplace = 2;
+constexpr std::string_view kCapabilityName = "security.capability";
 
 Status CheckXattrName(std::string_view name) {
   if (name.empty() || name.size() > 255) return Status(Code::kOutOfRange, "xattr name length");
@@ -121,6 +122,25 @@ Status FileSystem::ChmodAcl(MetaCache::Handle& h, CachedInode* ci) {
   it->second = acl::Encode(a);
   Reservation none;  // the block exists: nothing to allocate
   return WriteXattrs(h, none, ci, set.attrs);
+}
+
+Status FileSystem::KillPrivs(MetaCache::Handle& h, CachedInode* ci) {
+  // What Linux's VFS clears on write, truncate and chown (file_remove_privs,
+  // setattr_should_drop_suidgid) and fuse_kernel.h's FUSE_HANDLE_KILLPRIV_V2 leaves to
+  // the filesystem: set-user-ID always, set-group-ID only when group-executable (without
+  // group execute it marks mandatory locking, not privilege), and file capabilities.
+  Inode& d = ci->disk;
+  d.mode &= ~uint32_t{S_ISUID};
+  if ((d.mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) d.mode &= ~uint32_t{S_ISGID};
+  if (d.xattr_blkno != 0) {
+    COHORT_ASSIGN_OR_RETURN(XattrSet set, LoadXattrs(ci));
+    if (set.attrs.erase(std::string(kCapabilityName)) != 0) {
+      Reservation none;  // the block exists: nothing to allocate
+      return WriteXattrs(h, none, ci, set.attrs);
+    }
+  }
+  Store(h, ci);
+  return Status::OK();
 }
 
 Status FileSystem::SetXattr(const OpContext& c, uint64_t ino, std::string_view name,

@@ -3,18 +3,29 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <new>
 
 #include "common/logging.h"
+#include "fs/fuse/kernel_wire.h"
 
 namespace cohort::fs {
 namespace {
+
+// The request this worker thread read last (FuseServer::IoRead). libfuse's workers read
+// a request and run its handler on the same thread before reading the next one.
+thread_local wire::RequestInfo t_request;
+
+// Requests read per opcode (one daemon serves one session; relaxed counters).
+std::array<std::atomic<uint64_t>, wire::kOpcodeSlots> g_requests{};
+std::atomic<bool> g_killpriv_v2{false};
 
 FuseServer* Server(fuse_req_t req) { return static_cast<FuseServer*>(fuse_req_userdata(req)); }
 
@@ -144,7 +155,9 @@ void OpSetattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set, fus
       r.mtime_ns = ns(attr->st_mtim);
     }
     if (to_set & FUSE_SET_ATTR_CTIME) r.ctime_ns = ns(attr->st_ctim);
-    ReplyAttr(req, id, Server(req)->fs()->SetAttr(ContextOf(req), Server(req)->ToIno(id), r));
+    OpContext c = ContextOf(req);
+    c.kill_suidgid = FuseServer::KillSuidgidRequested(wire::kOpSetattr, id);
+    ReplyAttr(req, id, Server(req)->fs()->SetAttr(c, Server(req)->ToIno(id), r));
   });
 }
 
@@ -209,7 +222,9 @@ void OpLink(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent, const char* new
 
 void OpOpen(fuse_req_t req, fuse_ino_t id, fuse_file_info* fi) {
   Guard(req, [&] {
-    Status s = Server(req)->fs()->Open(ContextOf(req), Server(req)->ToIno(id), fi->flags);
+    OpContext c = ContextOf(req);
+    c.kill_suidgid = FuseServer::KillSuidgidRequested(wire::kOpOpen, id);
+    Status s = Server(req)->fs()->Open(c, Server(req)->ToIno(id), fi->flags);
     if (!s.ok()) return ReplyStatus(req, s);
     fi->keep_cache = 1;  // the page cache stays valid while mtime does (AUTO_INVAL_DATA)
     if (fuse_reply_open(req, fi) != 0) (void)Server(req)->fs()->Release(Server(req)->ToIno(id));
@@ -221,6 +236,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Guard(req, [&] {
     FuseServer* srv = Server(req);
     OpContext c = ContextOf(req);
+    c.kill_suidgid = FuseServer::KillSuidgidRequested(wire::kOpCreate, parent);
     auto r = srv->fs()->Create(c, srv->ToIno(parent), name, mode, fi->flags);
     if (!r.ok()) return ReplyStatus(req, r.status());
     fuse_entry_param e;
@@ -249,7 +265,9 @@ void OpWrite(fuse_req_t req, fuse_ino_t id, const char* data, size_t size, off_t
     uint64_t ino = srv->ToIno(id);
     uint64_t at = static_cast<uint64_t>(off);
     bool append = (fi->flags & O_APPEND) != 0;
-    auto r = srv->fs()->Write(ContextOf(req), ino, at,
+    OpContext c = ContextOf(req);
+    c.kill_suidgid = FuseServer::KillSuidgidRequested(wire::kOpWrite, id);
+    auto r = srv->fs()->Write(c, ino, at,
                               std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), size),
                               append);
     if (!r.ok()) return ReplyStatus(req, r.status());
@@ -502,7 +520,69 @@ Status FuseServer::Mount() {
                            " (is /dev/fuse there, fuse3 installed, the directory empty?)");
   }
   mounted_ = true;
+  // Same fd, our read/writev around it (kernel_wire.h). Without it the session works
+  // as before, only without FUSE_HANDLE_KILLPRIV_V2.
+  fuse_custom_io io{};
+  io.read = &FuseServer::IoRead;
+  io.writev = &FuseServer::IoWritev;
+  int rc = fuse_session_custom_io(se_, &io, fuse_session_fd(se_));
+  if (rc != 0) COHORT_LOG_WARN("fuse_session_custom_io failed ({}): no KILLPRIV_V2", rc);
   return Status::OK();
+}
+
+bool FuseServer::KillSuidgidRequested(uint32_t opcode, fuse_ino_t id) {
+  return t_request.opcode == opcode && t_request.nodeid == id && t_request.kill_suidgid;
+}
+
+std::string FuseServer::FormatRequestCounts() {
+  std::string out;
+  uint64_t total = 0;
+  for (uint32_t op = 0; op < wire::kOpcodeSlots; ++op) {
+    uint64_t n = g_requests[op].load(std::memory_order_relaxed);
+    total += n;
+    const char* name = wire::OpcodeName(op);
+    if (n == 0 || *name == '\0') continue;
+    out += std::string("fuse.requests.") + name + " " + std::to_string(n) + "\n";
+  }
+  out += "fuse.requests.total " + std::to_string(total) + "\n";
+  out += std::string("fuse.killpriv_v2 ") + (g_killpriv_v2.load() ? "1" : "0") + "\n";
+  return out;
+}
+
+ssize_t FuseServer::IoRead(int fd, void* buf, size_t len, void* userdata) {
+  ssize_t n = ::read(fd, buf, len);
+  if (n <= 0) {
+    t_request = wire::RequestInfo{};
+    return n;  // errno is read's: libfuse acts on it
+  }
+  t_request = wire::ParseRequest(buf, static_cast<size_t>(n));
+  if (t_request.opcode < wire::kOpcodeSlots) {
+    g_requests[t_request.opcode].fetch_add(1, std::memory_order_relaxed);
+  }
+  if (t_request.opcode == wire::kOpInit) {
+    auto* srv = static_cast<FuseServer*>(userdata);
+    srv->kernel_offers_killpriv_v2_.store(t_request.offers_killpriv_v2);
+    srv->init_unique_.store(t_request.unique);
+  }
+  return n;
+}
+
+ssize_t FuseServer::IoWritev(int fd, struct iovec* iov, int count, void* userdata) {
+  auto* srv = static_cast<FuseServer*>(userdata);
+  // The reply to INIT: a header (iov[0]) and the body (iov[1]), as libfuse sends it.
+  uint64_t unique = 0;
+  int32_t error = -1;
+  if (count >= 2 && srv->options_.killpriv_v2 && srv->kernel_offers_killpriv_v2_.load() &&
+      !srv->killpriv_v2_.load() &&
+      wire::ParseReplyHeader(iov[0].iov_base, iov[0].iov_len, &unique, &error)) {
+    if (error == 0 && unique != 0 && unique == srv->init_unique_.load() &&
+        wire::AddKillPrivV2ToInitReply(iov[1].iov_base, iov[1].iov_len)) {
+      srv->killpriv_v2_.store(true);
+      g_killpriv_v2.store(true);
+      COHORT_LOG_INFO("FUSE: FUSE_HANDLE_KILLPRIV_V2 on (suid/sgid/capability cleared by us)");
+    }
+  }
+  return ::writev(fd, iov, count);
 }
 
 Status FuseServer::Loop() {

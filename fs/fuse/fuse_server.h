@@ -9,8 +9,10 @@
 // Session settings: 1 MiB reads and writes, a multi-threaded loop, readdirplus,
 // default_permissions (the kernel checks mode bits and ACLs), FUSE_CAP_AUTO_INVAL_DATA
 // and long attribute/entry timeouts whose validity the glocks maintain
-// (docs/locking.md §3). FUSE's root id 1 is the filesystem's root inode; every other
-// FUSE id is the inode number itself.
+// (docs/locking.md §3), FUSE_HANDLE_KILLPRIV_V2 (the daemon clears set-user-ID,
+// set-group-ID and file capabilities; negotiated through our own /dev/fuse read/writev,
+// kernel_wire.h, docs/filesystem.md §8.1). FUSE's root id 1 is the filesystem's root
+// inode; every other FUSE id is the inode number itself.
 //
 // Thread safety: Loop() runs the session's worker threads; InvalidateAttributes() and
 // InvalidateEntries() may be called from any thread (the glock worker) while they run.
@@ -42,6 +44,10 @@ struct FuseServerOptions {
   bool read_only = false;
   bool debug = false;                   // libfuse's -d
   bool acl = true;                      // POSIX ACLs (FUSE_CAP_POSIX_ACL); -o noacl turns off
+  // Ask the kernel for FUSE_HANDLE_KILLPRIV_V2 (docs/filesystem.md §8.1): we clear
+  // set-user-ID/set-group-ID/security.capability on write, truncate and chown, and the
+  // kernel stops asking for security.capability before every write (SB_NOSEC).
+  bool killpriv_v2 = true;
   int max_threads = 16;
   double timeout_seconds = 86400.0;     // attr/entry validity while our glocks hold
   std::vector<std::string> extra_options;  // passed to the kernel mount as -o
@@ -79,10 +85,23 @@ class FuseServer final : public KernelInvalidator {
 
   FileSystem* fs() const { return fs_; }
   const FuseServerOptions& options() const { return options_; }
+  // Whether the kernel took FUSE_HANDLE_KILLPRIV_V2 (known once INIT is answered).
+  bool killpriv_v2() const { return killpriv_v2_.load(); }
+  // Whether the request this worker thread read last is `opcode` on `id` and carries
+  // the kernel's "kill suid/sgid" flag (kernel_wire.h). Only valid inside a handler.
+  static bool KillSuidgidRequested(uint32_t opcode, fuse_ino_t id);
+  // Requests this process has read from /dev/fuse, per kernel opcode name, and whether
+  // FUSE_HANDLE_KILLPRIV_V2 is on ("name value" lines for the SIGUSR1 statistics,
+  // docs/operations.md). Safe from any thread.
+  static std::string FormatRequestCounts();
 
  private:
   FuseServer(FileSystem* fs, FuseServerOptions options) : fs_(fs), options_(std::move(options)) {}
   void NotifyLoop();
+  // /dev/fuse through fuse_session_custom_io (kernel_wire.h): records what libfuse 3.14
+  // does not pass on, and adds FUSE_HANDLE_KILLPRIV_V2 to the INIT reply.
+  static ssize_t IoRead(int fd, void* buf, size_t len, void* userdata);
+  static ssize_t IoWritev(int fd, struct iovec* iov, int count, void* userdata);
 
   struct NotifyJob {
     uint64_t parent;
@@ -97,6 +116,11 @@ class FuseServer final : public KernelInvalidator {
   bool signals_ = false;
   std::atomic<bool> serving_{false};
   std::atomic<bool> epoch_supported_{true};  // until the kernel refuses INC_EPOCH
+  // INIT's unique id and whether the kernel offered FUSE_HANDLE_KILLPRIV_V2 (set by the
+  // worker that reads INIT, before any other request exists), and whether we took it.
+  std::atomic<uint64_t> init_unique_{0};
+  std::atomic<bool> kernel_offers_killpriv_v2_{false};
+  std::atomic<bool> killpriv_v2_{false};
 
   // The notifier thread's queue. Leaf mutex.
   Mutex notify_mu_{LockRank::kUnranked, "fuse.notify"};

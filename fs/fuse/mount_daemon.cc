@@ -125,6 +125,7 @@ std::string FormatStats(uint64_t seq, uint32_t node, const dlm::Lockspace& ls) {
   }
   line("dlm.resources", ls.resource_count());
   line("dlm.directory_entries", ls.directory_size());
+  out += FuseServer::FormatRequestCounts();
   return out;
 }
 
@@ -319,6 +320,7 @@ int Serve(const MountCommand& cmd, Notifier* notify) {
     COHORT_LOG_WARN("test option test_hold_entry_notifies: dentry invalidations are held "
                     "back until unmount (as if the kernel's directory locks stayed taken)");
   }
+  fopt.killpriv_v2 = cmd.killpriv_v2;
   auto server = FuseServer::Create(fs->get(), fopt);
   if (!server.ok()) return fail(server.status().ToString());
   s = (*server)->Mount();
@@ -391,6 +393,8 @@ Status ParseMountOptions(std::string_view options, MountCommand* cmd) {
       cmd->acl = true;
     } else if (k == "noacl") {
       cmd->acl = false;
+    } else if (k == "nokillpriv") {
+      cmd->killpriv_v2 = false;
     } else if (k == "debug") {
       cmd->debug = true;
     } else if (k == "logfile") {

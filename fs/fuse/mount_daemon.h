@@ -36,6 +36,7 @@ struct MountCommand {
   bool debug = false;
   bool allow_other = false;      // always on when the daemon runs as root
   bool acl = true;               // POSIX ACLs enforced by the kernel (-o noacl: off)
+  bool killpriv_v2 = true;       // we clear suid/sgid/caps (-o nokillpriv: the kernel does)
   std::string logfile;           // daemon log (default: stderr, /dev/null when detached)
   std::string stats_file;        // written on SIGUSR1 (docs/operations.md "Statistics")
   std::string log_level = "info";

@@ -116,6 +116,21 @@ testing::SampleBlock Sample(const std::string& name) {
   return {};
 }
 
+TEST(AllZeroFromTest, FindsANonZeroByteAtEveryPositionFromTheOffsetOn) {
+  for (size_t size : {size_t{0}, size_t{7}, size_t{8}, size_t{4096}, size_t{4099}}) {
+    std::vector<uint8_t> b(size, 0);
+    EXPECT_TRUE(AllZeroFrom(b, 0)) << size;
+    EXPECT_TRUE(AllZeroFrom(b, size + 5)) << size;  // an offset past the end: nothing to check
+    for (size_t i = 0; i < size; ++i) {
+      b[i] = 0x40;
+      EXPECT_FALSE(AllZeroFrom(b, 0)) << size << " " << i;
+      EXPECT_FALSE(AllZeroFrom(b, i)) << size << " " << i;
+      EXPECT_TRUE(AllZeroFrom(b, i + 1)) << size << " " << i;
+      b[i] = 0;
+    }
+  }
+}
+
 TEST(BlockHeaderTest, MisdirectedBlockIsCorruption) {
   const BlockContext ctx = testing::SampleContext();
   const auto hb = Sample("heartbeat");  // at block 37

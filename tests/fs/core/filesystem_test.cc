@@ -429,6 +429,90 @@ TEST_F(FileSystemTest, SetgidDirectoryPassesGroupAndBitToChildren) {
   EXPECT_TRUE(sub->attr.st_mode & S_ISGID);
 }
 
+// docs/filesystem.md §8.1: what the kernel leaves to us under FUSE_HANDLE_KILLPRIV_V2.
+TEST_F(FileSystemTest, WriteAskedToKillClearsSetuidGroupExecSetgidAndCapability) {
+  uint64_t ino = Create(root(), "k");
+  SetAttrRequest r;
+  r.mode = 06775;
+  ASSERT_TRUE(fs()->SetAttr(c_, ino, r).ok());
+  ASSERT_TRUE(fs()->SetXattr(c_, ino, "security.capability", Bytes("capdata"), 0).ok());
+  OpContext user;
+  user.uid = 1000;
+  user.gid = 1000;
+  user.kill_suidgid = true;
+  ASSERT_TRUE(fs()->Write(user, ino, 0, Bytes("data")).ok());
+  auto st = fs()->GetAttr(ino);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_mode & 07777, 0775u);
+  EXPECT_EQ(fs()->GetXattr(ino, "security.capability").code(), Code::kNoData);
+  EXPECT_EQ(Read(ino, 0, 4), "data");
+  // The same on a file past the inline size (the extent path of the write).
+  uint64_t big = Create(root(), "big");
+  ASSERT_TRUE(fs()->SetAttr(c_, big, r).ok());
+  ASSERT_TRUE(fs()->SetXattr(c_, big, "security.capability", Bytes("capdata"), 0).ok());
+  ASSERT_TRUE(fs()->SetXattr(c_, big, "user.keep", Bytes("1"), 0).ok());
+  ASSERT_TRUE(fs()->Write(user, big, 8192, Bytes(std::string(5000, 'z'))).ok());
+  st = fs()->GetAttr(big);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_mode & 07777, 0775u);
+  EXPECT_EQ(fs()->GetXattr(big, "security.capability").code(), Code::kNoData);
+  EXPECT_TRUE(fs()->GetXattr(big, "user.keep").ok());
+}
+
+TEST_F(FileSystemTest, WriteNotAskedToKillKeepsSetuidAndSetgidWithoutGroupExecute) {
+  uint64_t ino = Create(root(), "keep");
+  SetAttrRequest r;
+  r.mode = 06755;
+  ASSERT_TRUE(fs()->SetAttr(c_, ino, r).ok());
+  ASSERT_TRUE(fs()->Write(c_, ino, 0, Bytes("root writes")).ok());  // CAP_FSETID: no kill
+  EXPECT_EQ(fs()->GetAttr(ino)->st_mode & 07777, 06755u);
+  r.mode = 02744;  // set-group-ID without group execute survives even a kill
+  ASSERT_TRUE(fs()->SetAttr(c_, ino, r).ok());
+  OpContext user;
+  user.uid = 1000;
+  user.kill_suidgid = true;
+  ASSERT_TRUE(fs()->Write(user, ino, 0, Bytes("x")).ok());
+  EXPECT_EQ(fs()->GetAttr(ino)->st_mode & 07777, 02744u);
+}
+
+TEST_F(FileSystemTest, ChownClearsSetuidAndSetgidOfFilesButNotOfDirectories) {
+  uint64_t f = Create(root(), "f");
+  uint64_t d = Mkdir(root(), "d");
+  SetAttrRequest m;
+  m.mode = 06755;
+  ASSERT_TRUE(fs()->SetAttr(c_, f, m).ok());
+  ASSERT_TRUE(fs()->SetAttr(c_, d, m).ok());
+  ASSERT_TRUE(fs()->SetXattr(c_, f, "security.capability", Bytes("capdata"), 0).ok());
+  SetAttrRequest own;
+  own.uid = 7;  // root's chown: Linux clears them for every caller
+  auto st = fs()->SetAttr(c_, f, own);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_mode & 07777, 0755u);
+  EXPECT_EQ(st->st_uid, 7u);
+  EXPECT_EQ(fs()->GetXattr(f, "security.capability").code(), Code::kNoData);
+  st = fs()->SetAttr(c_, d, own);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_mode & 07777, 06755u);
+}
+
+TEST_F(FileSystemTest, TruncateAskedToKillClearsSetuid) {
+  uint64_t ino = Create(root(), "t");
+  Write(ino, 0, "abc");
+  SetAttrRequest m;
+  m.mode = 04755;
+  ASSERT_TRUE(fs()->SetAttr(c_, ino, m).ok());
+  SetAttrRequest t;
+  t.size = 1;
+  ASSERT_TRUE(fs()->SetAttr(c_, ino, t).ok());  // without the kernel's flag: kept
+  EXPECT_EQ(fs()->GetAttr(ino)->st_mode & 07777, 04755u);
+  OpContext user;
+  user.uid = 1000;
+  user.kill_suidgid = true;
+  auto st = fs()->SetAttr(user, ino, t);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->st_mode & 07777, 0755u);
+}
+
 TEST_F(FileSystemTest, StickyDirectoryProtectsOthersFiles) {
   uint64_t d = Mkdir(root(), "tmp");
   SetAttrRequest r;

@@ -161,7 +161,10 @@ CohortCluster::CohortCluster(ClusterSpec spec) : spec_(spec) {
   daemons_.resize(spec_.nodes + 1);
   guards_.resize(spec_.nodes + 1);
   std::random_device rd;
-  base_port_ = 20000 + static_cast<int>(rd() % 20000);
+  // Below Linux's default ephemeral range (32768-60999): a port there can be taken at
+  // any moment by some process's outgoing connection ("Address already in use", seen
+  // in parallel ctest runs).
+  base_port_ = 20000 + static_cast<int>(rd() % 12000);
 }
 
 CohortCluster::~CohortCluster() {
@@ -243,7 +246,7 @@ bool CohortCluster::Setup() {
 
 std::string CohortCluster::MountOptions(int node) const {
   std::string o = "cluster=" + cluster_file_ + ",node=" + std::to_string(node) +
-                  ",quorum_timeout=60,allow_other,stats=" + stats_file(node);
+                  ",quorum_timeout=60,allow_other,stats=" + stats_file(node) + MountExtra();
   auto it = spec_.node_options.find(node);
   if (it != spec_.node_options.end()) o += "," + it->second;
   return o;

@@ -38,6 +38,7 @@ struct ClusterSpec {
   // Serve the image through a loop device (`losetup --direct-io=on`): the daemons open
   // /dev/loopN (O_DIRECT), as they would a shared LUN. Detached by the destructor.
   bool loop_device = false;
+  std::string mount_extra;      // more `cohort mount -o` options for every daemon
   // Extra mount options of node i ("loglevel=debug,test_hold_entry_notifies").
   std::map<int, std::string> node_options;
 };
@@ -72,6 +73,10 @@ class CohortCluster {
   const std::string& device() const { return device_; }
   std::string log(int node) const { return dir_.Sub("node" + std::to_string(node) + ".log"); }
   std::string ReadLog(int node) const;
+  // ",<mount_extra>" or "".
+  std::string MountExtra() const {
+    return spec_.mount_extra.empty() ? std::string() : "," + spec_.mount_extra;
+  }
   // Every daemon writes its statistics here on SIGUSR1 (docs/operations.md).
   std::string stats_file(int node) const {
     return dir_.Sub("node" + std::to_string(node) + ".stats");

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -291,6 +292,172 @@ TEST_F(MountTest, WriteByNonOwnerClearsSetuid) {
   struct stat st;
   ASSERT_EQ(stat(p.c_str(), &st), 0);
   EXPECT_FALSE(st.st_mode & S_ISUID);
+}
+
+// ---- suid/sgid/capability clearing by the daemon (FUSE_HANDLE_KILLPRIV_V2,
+// docs/filesystem.md §8.1). With KILLPRIV_V2 the kernel clears nothing itself: each
+// of these passes only if the daemon does it.
+
+// A version-2 file capability (struct vfs_cap_data, little-endian): CAP_NET_RAW
+// permitted and effective. The kernel checks the format on setxattr.
+std::vector<uint8_t> FileCapability() {
+  std::vector<uint8_t> v(20, 0);
+  uint32_t magic = 0x02000000u | 0x1u;  // VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE
+  uint32_t permitted = 1u << 13;        // CAP_NET_RAW
+  std::memcpy(v.data(), &magic, 4);
+  std::memcpy(v.data() + 4, &permitted, 4);
+  return v;
+}
+
+// Opens `p` as nobody with `flags`, writes one byte unless O_TRUNC, closes; 0 on success.
+int WriteAsNobody(const std::string& p, int flags) {
+  return AsNobody([&] {
+    int fd = open(p.c_str(), flags);
+    if (fd < 0) return 2;
+    int r = (flags & O_TRUNC) || write(fd, "y", 1) == 1 ? 0 : 3;
+    close(fd);
+    return r;
+  });
+}
+
+uint32_t ModeOf(const std::string& p) {
+  struct stat st {};
+  if (stat(p.c_str(), &st) != 0) return ~0u;
+  return st.st_mode & 07777;
+}
+
+TEST_F(MountTest, DaemonTakesKillPrivV2FromTheKernel) {
+  WriteFile(P("f"), "x");
+  EXPECT_EQ(c_.Stats(1)["fuse.killpriv_v2"], 1u) << c_.ReadLog(1);
+}
+
+TEST_F(MountTest, WriteByNonRootClearsSetuidAndGroupExecutableSetgid) {
+  WriteFile(P("s"), "x");
+  ASSERT_EQ(chmod(P("s").c_str(), 06777), 0);
+  ASSERT_EQ(WriteAsNobody(P("s"), O_WRONLY | O_APPEND), 0);
+  EXPECT_EQ(ModeOf(P("s")), 0777u);
+  EXPECT_EQ(ReadFile(P("s")), "xy");
+}
+
+TEST_F(MountTest, WriteByNonRootKeepsSetgidWithoutGroupExecute) {
+  WriteFile(P("g"), "x");
+  ASSERT_EQ(chmod(P("g").c_str(), 02766), 0);  // set-group-ID without g+x: mandatory locking
+  ASSERT_EQ(WriteAsNobody(P("g"), O_WRONLY), 0);
+  EXPECT_EQ(ModeOf(P("g")), 02766u);
+}
+
+TEST_F(MountTest, WriteByNonRootRemovesSecurityCapability) {
+  WriteFile(P("cap"), "x");
+  ASSERT_EQ(chmod(P("cap").c_str(), 0666), 0);
+  auto cap = FileCapability();
+  ASSERT_EQ(setxattr(P("cap").c_str(), "security.capability", cap.data(), cap.size(), 0), 0)
+      << std::strerror(errno);
+  char buf[64];
+  ASSERT_EQ(getxattr(P("cap").c_str(), "security.capability", buf, sizeof buf),
+            static_cast<ssize_t>(cap.size()));
+  ASSERT_EQ(setxattr(P("cap").c_str(), "user.keep", "k", 1, 0), 0);
+  ASSERT_EQ(WriteAsNobody(P("cap"), O_WRONLY), 0);
+  EXPECT_EQ(getxattr(P("cap").c_str(), "security.capability", buf, sizeof buf), -1);
+  EXPECT_EQ(errno, ENODATA);
+  EXPECT_EQ(getxattr(P("cap").c_str(), "user.keep", buf, sizeof buf), 1);  // others stay
+}
+
+// As on ext4: CAP_FSETID keeps set-user-ID and set-group-ID, but a file capability goes
+// on any write (the VFS removes it whoever writes; here through REMOVEXATTR).
+TEST_F(MountTest, WriteByRootWithCapFsetidKeepsSetuidAndSetgidButNotCapability) {
+  WriteFile(P("r"), "x");
+  ASSERT_EQ(chmod(P("r").c_str(), 06755), 0);
+  auto cap = FileCapability();
+  ASSERT_EQ(setxattr(P("r").c_str(), "security.capability", cap.data(), cap.size(), 0), 0);
+  int fd = open(P("r").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "y", 1), 1);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  EXPECT_EQ(ModeOf(P("r")), 06755u);
+  char buf[64];
+  EXPECT_EQ(getxattr(P("r").c_str(), "security.capability", buf, sizeof buf), -1);
+  EXPECT_EQ(errno, ENODATA);
+  EXPECT_EQ(ReadFile(P("r")), "xy");
+}
+
+TEST_F(MountTest, TruncateByNonRootClearsSetuid) {
+  WriteFile(P("t"), "xyz");
+  ASSERT_EQ(chmod(P("t").c_str(), 04777), 0);
+  std::string p = P("t");
+  ASSERT_EQ(AsNobody([&] { return truncate(p.c_str(), 1) == 0 ? 0 : 1; }), 0);
+  EXPECT_EQ(ModeOf(p), 0777u);
+  WriteFile(P("o"), "xyz");
+  ASSERT_EQ(chmod(P("o").c_str(), 04777), 0);
+  ASSERT_EQ(WriteAsNobody(P("o"), O_WRONLY | O_TRUNC), 0);  // FUSE_OPEN_KILL_SUIDGID
+  EXPECT_EQ(ModeOf(P("o")), 0777u);
+  struct stat st {};
+  ASSERT_EQ(stat(P("o").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+}
+
+TEST_F(MountTest, ChownClearsSetuidGroupExecutableSetgidAndCapabilityEvenForRoot) {
+  WriteFile(P("c"), "x");
+  ASSERT_EQ(chmod(P("c").c_str(), 06755), 0);
+  auto cap = FileCapability();
+  ASSERT_EQ(setxattr(P("c").c_str(), "security.capability", cap.data(), cap.size(), 0), 0);
+  ASSERT_EQ(chown(P("c").c_str(), 65534, 65534), 0);
+  struct stat st {};
+  ASSERT_EQ(stat(P("c").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  EXPECT_EQ(st.st_uid, 65534u);
+  char buf[64];
+  EXPECT_EQ(getxattr(P("c").c_str(), "security.capability", buf, sizeof buf), -1);
+  EXPECT_EQ(errno, ENODATA);
+  // A directory keeps its set-group-ID (it means "inherit the group" there).
+  ASSERT_EQ(mkdir(P("dir").c_str(), 02775), 0);
+  ASSERT_EQ(chmod(P("dir").c_str(), 02775), 0);
+  ASSERT_EQ(chown(P("dir").c_str(), 65534, 65534), 0);
+  EXPECT_EQ(ModeOf(P("dir")), 02775u);
+}
+
+// The kernel no longer asks for security.capability before each write (SB_NOSEC).
+TEST_F(MountTest, AppendsSendNoGetxattr) {
+  int fd = open(P("a").c_str(), O_CREAT | O_WRONLY | O_APPEND, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "0", 1), 1);  // the first write after the attributes came checks once
+  auto before = c_.Stats(1);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(write(fd, "x", 1), 1);
+    ASSERT_EQ(fsync(fd), 0);
+  }
+  close(fd);
+  auto after = c_.Stats(1);
+  EXPECT_EQ(after["fuse.requests.GETXATTR"], before["fuse.requests.GETXATTR"]);
+  EXPECT_EQ(after["fuse.requests.WRITE"], before["fuse.requests.WRITE"] + 20);
+}
+
+// `-o nokillpriv`: the kernel keeps clearing (and asking for security.capability before
+// every write), as before FUSE_HANDLE_KILLPRIV_V2.
+class MountNoKillPrivTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    COHORT_REQUIRE_FUSE();
+    ASSERT_TRUE(c_.Setup());
+    ASSERT_TRUE(c_.Start(1));
+  }
+  std::string P(const std::string& rel) { return c_.path(1, rel); }
+  CohortCluster c_{ClusterSpec{.mount_extra = "nokillpriv"}};
+};
+
+TEST_F(MountNoKillPrivTest, KernelClearsSetuidAndAsksForCapabilityOnEveryWrite) {
+  WriteFile(P("s"), "x");
+  ASSERT_EQ(chmod(P("s").c_str(), 04777), 0);
+  auto before = c_.Stats(1);
+  EXPECT_EQ(before["fuse.killpriv_v2"], 0u);
+  ASSERT_EQ(WriteAsNobody(P("s"), O_WRONLY | O_APPEND), 0);
+  EXPECT_EQ(ModeOf(P("s")), 0777u);
+  int fd = open(P("s").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(write(fd, "z", 1), 1);
+  close(fd);
+  auto after = c_.Stats(1);
+  EXPECT_GE(after["fuse.requests.GETXATTR"], before["fuse.requests.GETXATTR"] + 5);
 }
 
 TEST_F(MountTest, WriteBeyondMaximumFileSizeIsEFBIG) {
