@@ -58,6 +58,20 @@ class ClusterMountTest : public ::testing::Test {
                                              << c_.ReadLog(1) << c_.ReadLog(2) << c_.ReadLog(3);
     }
   }
+  // Unmounts nodes 1..n cleanly (each exits 0), then runs the fsck-style check on the
+  // device; the fixture's TearDown then has nothing left to do.
+  void UnmountAndCheck(int n) {
+    for (int i = 1; i <= n; ++i) {
+      int st = c_.Unmount(i);
+      EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << i << "\n" << c_.ReadLog(i);
+    }
+    fs::FileBlockDevice::Options o;
+    o.read_only = true;
+    auto dev = fs::FileBlockDevice::Open(c_.device(), o);
+    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+    Status s = fs::testing::CheckFilesystem(dev->get());
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
   void TearDown() override {
     if (c_.image().empty() || !IsFuseMounted(c_.mnt(1))) return;
     for (int i = 1; i <= 3; ++i) {
@@ -171,16 +185,7 @@ TEST_F(ClusterMountTest, ReplayOfADeadNodesLogDoesNotUndoChangesMadeAfterItGaveT
     EXPECT_EQ(ReadFile(c_.path(2, "shared/by1-" + std::to_string(i))), "one");
     EXPECT_EQ(ReadFile(c_.path(2, "shared/by3-" + std::to_string(i))), "three");
   }
-  for (int n = 1; n <= 2; ++n) {
-    int st = c_.Unmount(n);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << n << "\n" << c_.ReadLog(n);
-  }
-  fs::FileBlockDevice::Options o;
-  o.read_only = true;
-  auto dev = fs::FileBlockDevice::Open(c_.device(), o);
-  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-  Status s = fs::testing::CheckFilesystem(dev->get());
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  UnmountAndCheck(2);
 }
 
 // A node that unmounts cleanly leaves nothing in its log for the others to replay.
@@ -368,16 +373,7 @@ TEST_F(ClusterMountTest, FreeingAnOrphanUnderItsPredecessorOpenOnAnotherNodeKeep
   std::this_thread::sleep_for(std::chrono::milliseconds(2200));
   EXPECT_EQ(c_.ReadLog(2).find("orphan pass:"), std::string::npos) << c_.ReadLog(2);
 
-  for (int n = 1; n <= 3; ++n) {
-    int st = c_.Unmount(n);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << n << "\n" << c_.ReadLog(n);
-  }
-  fs::FileBlockDevice::Options o;
-  o.read_only = true;
-  auto dev = fs::FileBlockDevice::Open(c_.device(), o);
-  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-  Status s = fs::testing::CheckFilesystem(dev->get());
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  UnmountAndCheck(3);
 }
 
 }  // namespace
