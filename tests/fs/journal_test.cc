@@ -2,6 +2,8 @@
 // crash at every point of a transaction, idempotent replay, stale and torn records.
 #include "fs/journal.h"
 
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include "common/clock.h"
@@ -54,6 +56,53 @@ class JournalTest : public ::testing::Test {
       if (s != state) return -1;
     }
     return state;
+  }
+
+  // Crash at every point of one commit: `run` commits on a freshly formatted device
+  // with that many writes allowed (-1: no limit) and says whether the commit returned
+  // OK. It runs once to count the writes, then once per prefix of them, with every
+  // crash mode and several seeds; after each crash the log is replayed and the targets
+  // must be all old or all new, and new if the commit returned OK. `check` adds the
+  // test's own assertions on the replayed device. Both outcomes must be seen.
+  void CrashAtEveryWrite(const std::function<bool(MemBlockDevice*, int64_t)>& run,
+                         const std::function<void(MemBlockDevice*, bool, int)>& check) {
+    uint64_t writes = 0;
+    {
+      MemBlockDevice dev(kBlocks * 4096);
+      Format(&dev);
+      uint64_t before = dev.writes();
+      ASSERT_TRUE(run(&dev, -1));
+      writes = dev.writes() - before;
+    }
+    // At least: the log (descriptor + images, one batched write), the commit block, and
+    // the in-place images; a torn batched write cuts a transaction mid-log.
+    ASSERT_GE(writes, 3u);
+    int saw_old = 0, saw_new = 0;
+    for (uint64_t k = 0; k <= writes; ++k) {
+      for (auto mode : {MemBlockDevice::CrashMode::kDropAll,
+                        MemBlockDevice::CrashMode::kDropRandom, MemBlockDevice::CrashMode::kTear}) {
+        for (uint64_t seed = 0; seed < 8; ++seed) {
+          SCOPED_TRACE("crash after " + std::to_string(k) + " writes, mode " +
+                       std::to_string(static_cast<int>(mode)) + ", seed " + std::to_string(seed));
+          MemBlockDevice dev(kBlocks * 4096);
+          Format(&dev);
+          const bool committed = run(&dev, static_cast<int64_t>(k));
+          dev.SimulateCrash(mode, seed);
+          auto st = Journal::Replay(&dev, ctx_, kJournalStart, kBlocks);
+          ASSERT_TRUE(st.ok()) << st.status().ToString();
+          int state = State(&dev, 1, 2);
+          ASSERT_NE(state, -1) << "partial transaction after replay";
+          if (committed) {
+            ASSERT_EQ(state, 1) << "a commit that returned OK was lost";
+          }
+          check(&dev, committed, state);
+          if (HasFatalFailure()) return;
+          (state == 0 ? saw_old : saw_new)++;
+        }
+      }
+    }
+    EXPECT_GT(saw_old, 0);
+    EXPECT_GT(saw_new, 0);
   }
 
   static constexpr uint64_t kDataBlock = 240;
@@ -133,60 +182,26 @@ TEST_F(JournalTest, CheckpointWritesDeferredImagesBeforeFreeingTheLog) {
 }
 
 TEST_F(JournalTest, CrashAtEveryWriteOfATransactionReplaysAllOrNothing) {
-  // Count the writes one commit makes, then crash after each prefix of them, with every
-  // crash mode and several seeds.
-  uint64_t writes_per_commit = 0;
-  {
-    MemBlockDevice dev(kBlocks * 4096);
-    Format(&dev);
-    auto j = Journal::Open(&dev, ctx_, kJournalStart, kBlocks, &clock_);
-    ASSERT_TRUE(j.ok());
-    uint64_t before = dev.writes();
-    ASSERT_TRUE((*j)->Commit(MakeTx(2)).ok());
-    writes_per_commit = dev.writes() - before;
-  }
-  // At least: the log (descriptor + images, one batched write), the commit block, and
-  // the in-place images; a torn batched write cuts a transaction mid-log.
-  ASSERT_GE(writes_per_commit, 3u);
-  int saw_old = 0, saw_new = 0;
-  for (uint64_t k = 0; k <= writes_per_commit; ++k) {
-    for (auto mode : {MemBlockDevice::CrashMode::kDropAll, MemBlockDevice::CrashMode::kDropRandom,
-                      MemBlockDevice::CrashMode::kTear}) {
-      for (uint64_t seed = 0; seed < 8; ++seed) {
-        SCOPED_TRACE("crash after " + std::to_string(k) + " writes, mode " +
-                     std::to_string(static_cast<int>(mode)) + ", seed " + std::to_string(seed));
-        MemBlockDevice dev(kBlocks * 4096);
-        Format(&dev);
-        auto j = Journal::Open(&dev, ctx_, kJournalStart, kBlocks, &clock_);
-        ASSERT_TRUE(j.ok());
-        dev.SetWriteBudget(static_cast<int64_t>(k));
-        auto seq = (*j)->Commit(MakeTx(2));
-        const bool committed = seq.ok();
-        dev.SimulateCrash(mode, seed);
-        auto st = Journal::Replay(&dev, ctx_, kJournalStart, kBlocks);
-        ASSERT_TRUE(st.ok()) << st.status().ToString();
-        int state = State(&dev, 1, 2);
-        ASSERT_NE(state, -1) << "partial transaction after replay";
-        if (committed) {
-          ASSERT_EQ(state, 1) << "a commit that returned OK was lost";
-        }
-        if (state == 1) {
-          std::vector<uint8_t> d(4096);
-          ASSERT_TRUE(dev.ReadBlock(kDataBlock, 4096, d).ok());
-          ASSERT_EQ(d, Data(2)) << "metadata replayed without its ordered data";
-        }
-        (state == 0 ? saw_old : saw_new)++;
-        // Replaying again changes nothing.
-        auto image = dev.CurrentImage();
-        auto again = Journal::Replay(&dev, ctx_, kJournalStart, kBlocks);
-        ASSERT_TRUE(again.ok());
-        EXPECT_EQ(again->transactions, 0u);
-        ASSERT_EQ(dev.CurrentImage(), image);
-      }
+  auto run = [&](MemBlockDevice* dev, int64_t budget) -> bool {
+    auto j = Journal::Open(dev, ctx_, kJournalStart, kBlocks, &clock_);
+    EXPECT_TRUE(j.ok());
+    if (!j.ok()) return false;
+    dev->SetWriteBudget(budget);
+    return (*j)->Commit(MakeTx(2)).ok();
+  };
+  CrashAtEveryWrite(run, [&](MemBlockDevice* dev, bool, int state) {
+    if (state == 1) {
+      std::vector<uint8_t> d(4096);
+      ASSERT_TRUE(dev->ReadBlock(kDataBlock, 4096, d).ok());
+      ASSERT_EQ(d, Data(2)) << "metadata replayed without its ordered data";
     }
-  }
-  EXPECT_GT(saw_old, 0);
-  EXPECT_GT(saw_new, 0);
+    // Replaying again changes nothing.
+    auto image = dev->CurrentImage();
+    auto again = Journal::Replay(dev, ctx_, kJournalStart, kBlocks);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->transactions, 0u);
+    ASSERT_EQ(dev->CurrentImage(), image);
+  });
 }
 
 TEST_F(JournalTest, OrderingFlushIsSkippedOnlyWhenNoNotedWriteOrOrderedDataPrecedes) {
@@ -241,48 +256,17 @@ TEST_F(JournalTest, CrashAtEveryWriteKeepsNotedDataBeforeItsCommitAndUnnotedData
     for (uint64_t b : targets_) tx.AddMetadata({b, Meta(b, 2, ctx_)});
     return (*j)->Commit(std::move(tx)).ok();
   };
-  uint64_t writes = 0;
-  {
-    MemBlockDevice dev(kBlocks * 4096);
-    Format(&dev);
-    uint64_t before = dev.writes();
-    ASSERT_TRUE(run(&dev, -1));
-    writes = dev.writes() - before;
-  }
-  ASSERT_GE(writes, 3u);
-  int saw_old = 0, saw_new = 0;
-  for (uint64_t k = 0; k <= writes; ++k) {
-    for (auto mode : {MemBlockDevice::CrashMode::kDropAll, MemBlockDevice::CrashMode::kDropRandom,
-                      MemBlockDevice::CrashMode::kTear}) {
-      for (uint64_t seed = 0; seed < 8; ++seed) {
-        SCOPED_TRACE("crash after " + std::to_string(k) + " writes, mode " +
-                     std::to_string(static_cast<int>(mode)) + ", seed " + std::to_string(seed));
-        MemBlockDevice dev(kBlocks * 4096);
-        Format(&dev);
-        const bool committed = run(&dev, static_cast<int64_t>(k));
-        dev.SimulateCrash(mode, seed);
-        auto st = Journal::Replay(&dev, ctx_, kJournalStart, kBlocks);
-        ASSERT_TRUE(st.ok()) << st.status().ToString();
-        int state = State(&dev, 1, 2);
-        ASSERT_NE(state, -1) << "partial transaction after replay";
-        if (committed) {
-          ASSERT_EQ(state, 1) << "a commit that returned OK was lost";
-        }
-        std::vector<uint8_t> d(4096);
-        if (state == 1) {
-          ASSERT_TRUE(dev.ReadBlock(kDataBlock, 4096, d).ok());
-          ASSERT_EQ(d, Data(2)) << "metadata replayed without its noted data";
-        }
-        if (committed) {
-          ASSERT_TRUE(dev.ReadBlock(kOverwritten, 4096, d).ok());
-          ASSERT_EQ(d, Data(0x77)) << "an overwrite before a returned commit was lost";
-        }
-        (state == 0 ? saw_old : saw_new)++;
-      }
+  CrashAtEveryWrite(run, [&](MemBlockDevice* dev, bool committed, int state) {
+    std::vector<uint8_t> d(4096);
+    if (state == 1) {
+      ASSERT_TRUE(dev->ReadBlock(kDataBlock, 4096, d).ok());
+      ASSERT_EQ(d, Data(2)) << "metadata replayed without its noted data";
     }
-  }
-  EXPECT_GT(saw_old, 0);
-  EXPECT_GT(saw_new, 0);
+    if (committed) {
+      ASSERT_TRUE(dev->ReadBlock(kOverwritten, 4096, d).ok());
+      ASSERT_EQ(d, Data(0x77)) << "an overwrite before a returned commit was lost";
+    }
+  });
 }
 
 TEST_F(JournalTest, CrashDuringReplayThenReplayAgainGivesTheSameResult) {

@@ -852,12 +852,17 @@ TEST_F(FileSystemTest, SpaceOfADeletedFileIsUsableAtOnce) {
   EXPECT_NE(Mkdir(root(), "dir"), 0u);
 }
 
-TEST(FileSystemSmallDeviceTest, FullDiskAnswersNoSpaceAndSpaceComesBack) {
+// A 64 MiB device of four 16 MiB groups: small enough to fill in a test.
+testing::TestFsOptions SmallDevice() {
   testing::TestFsOptions o;
   o.device_bytes = 64ull << 20;
   o.journal_bytes = 4ull << 20;
   o.group_bytes = 16ull << 20;
-  TestFs t(o);
+  return o;
+}
+
+TEST(FileSystemSmallDeviceTest, FullDiskAnswersNoSpaceAndSpaceComesBack) {
+  TestFs t(SmallDevice());
   OpContext c;
   auto e = t.fs()->Create(c, t.root(), "fill", 0644, O_RDWR);
   ASSERT_TRUE(e.ok());
@@ -895,11 +900,7 @@ TEST(FileSystemSmallDeviceTest, SpaceOfASmallDeletedFileIsUsableOnAFullDisk) {
   // A few freed blocks stay quarantined until a batched checkpoint; on a full disk they
   // are the only free space, and an allocation must end the quarantine rather than run
   // out inside its transaction (which would withdraw the filesystem).
-  testing::TestFsOptions o;
-  o.device_bytes = 64ull << 20;
-  o.journal_bytes = 4ull << 20;
-  o.group_bytes = 16ull << 20;
-  TestFs t(o);
+  TestFs t(SmallDevice());
   OpContext c;
   auto small = t.fs()->Create(c, t.root(), "small", 0644, O_RDWR);
   ASSERT_TRUE(small.ok());

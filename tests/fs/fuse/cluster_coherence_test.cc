@@ -19,8 +19,6 @@
 
 #include <gtest/gtest.h>
 
-#include "fs/block_device.h"
-#include "tests/fs/core/fs_fixture.h"
 #include "tests/fs/fuse/mount_fixture.h"
 
 namespace cohort::testing {
@@ -82,18 +80,7 @@ class ClusterCoherenceTest : public ::testing::TestWithParam<Backing> {
     for (Backing b : {Backing::kImageFile, Backing::kLoopDevice}) {
       auto& c = Shared(b);
       if (!c) continue;
-      for (int i = 1; i <= kNodes; ++i) {
-        int st = c->Unmount(i);
-        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << i << "\n" << c->ReadLog(i);
-      }
-      fs::FileBlockDevice::Options o;
-      o.read_only = true;
-      auto dev = fs::FileBlockDevice::Open(c->device(), o);
-      EXPECT_TRUE(dev.ok()) << dev.status().ToString();
-      if (dev.ok()) {
-        Status s = fs::testing::CheckFilesystem(dev->get());
-        EXPECT_TRUE(s.ok()) << s.ToString();
-      }
+      c->UnmountAndCheck(kNodes);
       c.reset();
     }
   }

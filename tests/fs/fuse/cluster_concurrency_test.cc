@@ -24,8 +24,6 @@
 
 #include <gtest/gtest.h>
 
-#include "fs/block_device.h"
-#include "tests/fs/core/fs_fixture.h"
 #include "tests/fs/fuse/mount_fixture.h"
 
 namespace cohort::testing {
@@ -215,16 +213,7 @@ TEST_P(ClusterConcurrencyTest, AppendCreateAndCrossRenameFromAllNodesStayConsist
     }
   }
 
-  for (int n = 1; n <= kNodes; ++n) {
-    int st = c.Unmount(n);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << n << "\n" << c.ReadLog(n);
-  }
-  fs::FileBlockDevice::Options o;
-  o.read_only = true;
-  auto dev = fs::FileBlockDevice::Open(c.device(), o);
-  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-  Status s = fs::testing::CheckFilesystem(dev->get());
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  c.UnmountAndCheck(kNodes);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backings, ClusterConcurrencyTest,

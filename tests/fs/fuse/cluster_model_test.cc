@@ -29,8 +29,6 @@
 
 #include <gtest/gtest.h>
 
-#include "fs/block_device.h"
-#include "tests/fs/core/fs_fixture.h"
 #include "tests/fs/fuse/mount_fixture.h"
 
 namespace cohort::testing {
@@ -397,14 +395,7 @@ TEST_F(ClusterModelTest, RandomOperationsOnAllNodesMatchOneModel) {
       break;
     }
   }
-  for (int i = 1; i <= kNodes; ++i) {
-    int st = c.Unmount(i);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << i << "\n" << c.ReadLog(i);
-  }
-  auto dev = fs::FileBlockDevice::Open(c.device(), {});
-  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-  Status s = fs::testing::CheckFilesystem(dev->get());
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  c.UnmountAndCheck(kNodes);
 }
 
 }  // namespace

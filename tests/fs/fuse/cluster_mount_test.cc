@@ -21,24 +21,11 @@
 
 #include <gtest/gtest.h>
 
-#include "fs/block_device.h"
-#include "tests/fs/core/fs_fixture.h"
 #include "tests/fs/fuse/mount_fixture.h"
 
 namespace cohort::testing {
 namespace {
 
-std::set<std::string> List(const std::string& dir) {
-  std::set<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return names;
-  while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.insert(n);
-  }
-  closedir(d);
-  return names;
-}
 
 class ClusterMountTest : public ::testing::Test {
  protected:
@@ -58,30 +45,9 @@ class ClusterMountTest : public ::testing::Test {
                                              << c_.ReadLog(1) << c_.ReadLog(2) << c_.ReadLog(3);
     }
   }
-  // Unmounts nodes 1..n cleanly (each exits 0), then runs the fsck-style check on the
-  // device; the fixture's TearDown then has nothing left to do.
-  void UnmountAndCheck(int n) {
-    for (int i = 1; i <= n; ++i) {
-      int st = c_.Unmount(i);
-      EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << i << "\n" << c_.ReadLog(i);
-    }
-    fs::FileBlockDevice::Options o;
-    o.read_only = true;
-    auto dev = fs::FileBlockDevice::Open(c_.device(), o);
-    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-    Status s = fs::testing::CheckFilesystem(dev->get());
-    EXPECT_TRUE(s.ok()) << s.ToString();
-  }
   void TearDown() override {
     if (c_.image().empty() || !IsFuseMounted(c_.mnt(1))) return;
-    for (int i = 1; i <= 3; ++i) {
-      int st = c_.Unmount(i);
-      EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << i << "\n" << c_.ReadLog(i);
-    }
-    auto dev = fs::FileBlockDevice::Open(c_.image(), {});
-    ASSERT_TRUE(dev.ok());
-    Status s = fs::testing::CheckFilesystem(dev->get());
-    EXPECT_TRUE(s.ok()) << s.ToString();
+    c_.UnmountAndCheck(3);
   }
   CohortCluster c_;
 };
@@ -92,7 +58,7 @@ TEST_F(ClusterMountTest, FileWrittenOnOneNodeIsReadOnAnotherAndListedOnAThird) {
     out << "hello from node 1";
   }
   EXPECT_EQ(ReadFile(c_.path(2, "greeting")), "hello from node 1");
-  EXPECT_EQ(List(c_.mnt(3)), (std::set<std::string>{"greeting"}));
+  EXPECT_EQ(ListDir(c_.mnt(3)), (std::set<std::string>{"greeting"}));
   struct stat st;
   ASSERT_EQ(stat(c_.path(3, "greeting").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 17);
@@ -104,7 +70,7 @@ TEST_F(ClusterMountTest, DirectoryMadeOnOneNodeIsUsableFromTheOthers) {
     std::ofstream out(c_.path(3, "shared/from3"));
     out << "three";
   }
-  EXPECT_EQ(List(c_.path(1, "shared")), (std::set<std::string>{"from3"}));
+  EXPECT_EQ(ListDir(c_.path(1, "shared")), (std::set<std::string>{"from3"}));
   EXPECT_EQ(ReadFile(c_.path(1, "shared/from3")), "three");
 }
 
@@ -179,13 +145,13 @@ TEST_F(ClusterMountTest, ReplayOfADeadNodesLogDoesNotUndoChangesMadeAfterItGaveT
     want.insert("by3-" + std::to_string(i));
     want.insert("by1-" + std::to_string(i));
   }
-  EXPECT_EQ(List(c_.path(2, "shared")), want) << c_.ReadLog(1) << c_.ReadLog(2);
-  EXPECT_EQ(List(c_.path(1, "shared")), want);
+  EXPECT_EQ(ListDir(c_.path(2, "shared")), want) << c_.ReadLog(1) << c_.ReadLog(2);
+  EXPECT_EQ(ListDir(c_.path(1, "shared")), want);
   for (int i = 0; i < 5; ++i) {
     EXPECT_EQ(ReadFile(c_.path(2, "shared/by1-" + std::to_string(i))), "one");
     EXPECT_EQ(ReadFile(c_.path(2, "shared/by3-" + std::to_string(i))), "three");
   }
-  UnmountAndCheck(2);
+  c_.UnmountAndCheck(2);
 }
 
 // A node that unmounts cleanly leaves nothing in its log for the others to replay.
@@ -199,13 +165,13 @@ TEST_F(ClusterMountTest, CleanUnmountLeavesNoLogForTheSurvivorsToReplay) {
   }
   int st = c_.Unmount(2);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << c_.ReadLog(2);
-  EXPECT_EQ(List(c_.path(1, "d")).size(), 10u);
+  EXPECT_EQ(ListDir(c_.path(1, "d")).size(), 10u);
   std::string logs = c_.ReadLog(1) + c_.ReadLog(3);
   auto at = logs.find("replayed journal slot");
   EXPECT_EQ(at, std::string::npos) << "a survivor replayed the log of a node that unmounted "
                                       "cleanly:\n" << logs;
   ASSERT_TRUE(c_.Start(2)) << c_.ReadLog(2);  // back, for the fixture's unmount and check
-  EXPECT_EQ(List(c_.path(2, "d")).size(), 10u);
+  EXPECT_EQ(ListDir(c_.path(2, "d")).size(), 10u);
 }
 
 // Unlinked while open on another node (issue 7, docs/filesystem.md §7).
@@ -373,7 +339,7 @@ TEST_F(ClusterMountTest, FreeingAnOrphanUnderItsPredecessorOpenOnAnotherNodeKeep
   std::this_thread::sleep_for(std::chrono::milliseconds(2200));
   EXPECT_EQ(c_.ReadLog(2).find("orphan pass:"), std::string::npos) << c_.ReadLog(2);
 
-  UnmountAndCheck(3);
+  c_.UnmountAndCheck(3);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // tests/fs/fuse/mount_fixture.cc: see mount_fixture.h.
 #include "tests/fs/fuse/mount_fixture.h"
 
+#include "fs/block_device.h"
+#include "tests/fs/core/fs_fixture.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -328,6 +331,20 @@ int CohortCluster::Stop(int node) {
   if (st == -1) DumpStacksAndKill(daemons_[node].get(), log(node));
   if (guards_[node]) guards_[node]->Unmount();
   return st;
+}
+
+void CohortCluster::UnmountAndCheck(int n) {
+  for (int i = 1; i <= n; ++i) {
+    int st = Unmount(i);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "node " << i << "\n" << ReadLog(i);
+  }
+  fs::FileBlockDevice::Options o;
+  o.read_only = true;
+  auto dev = fs::FileBlockDevice::Open(device(), o);
+  EXPECT_TRUE(dev.ok()) << dev.status().ToString();
+  if (!dev.ok()) return;
+  Status s = fs::testing::CheckFilesystem(dev->get());
+  EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
 int CohortCluster::Unmount(int node) {

@@ -61,6 +61,9 @@ class CohortCluster {
   int Stop(int node);
   // Unmounts node i with fusermount3 -u and waits for the daemon to exit.
   int Unmount(int node);
+  // Unmounts nodes 1..n cleanly (each daemon exits 0), then runs the fsck-style check of
+  // the format library on the device (read-only); failures are test failures.
+  void UnmountAndCheck(int n);
   // kill -9 of node i, then a lazy unmount of its dead mount.
   void Kill(int node);
   // Appends every thread's stack of node i's daemon (gdb) to its log, headed by `why`.
